@@ -1,0 +1,222 @@
+"""Memory schemes: the weights q(x) >= 0 with which each association is stored.
+
+| scheme                      | q(x)                                                  |
+|-----------------------------|-------------------------------------------------------|
+| `uniform()`                 | 1 for every token                                     |
+| `population(power=ρ)`       | p(x)^ρ                                                |
+| `threshold(top=P)`          | 1 if x < P else 0 (the oracle: the P most frequent)   |
+| `empirical(power=ρ, top=P)` | (n_x/T)^ρ on seen tokens (n_x >= 1), else 0; with P,  |
+|                             | only the P most frequent seen tokens (ties: lower x)  |
+| `custom(weights_or_fn)`     | a fixed vector, or fn(frequencies, probs, dim)        |
+
+`top` is an int, a rule string 'd/K' (floor(d/K)), or any function of the dimension d.
+With T = ∞ (`num_samples=inf`) the empirical frequencies n_x/T are the probabilities p.
+A scheme is static configuration (hashable); `scheme.weights(...)` is a pure function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Callable, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memjax import _checks
+
+Top = Union[int, str, Callable[[int], int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class DimFraction:
+    """The rule P = floor(d / divisor), written 'd/divisor'."""
+
+    divisor: float
+
+    def __call__(self, dim: int) -> int:
+        return int(math.floor(dim / self.divisor))
+
+    def __str__(self) -> str:
+        return f"d/{self.divisor:g}"
+
+
+def _parse_top(top: Top):
+    if top is None or callable(top):
+        return top
+    if isinstance(top, str):
+        match = re.fullmatch(r"\s*d\s*//?\s*([0-9.]+(?:e[+-]?\d+)?)\s*", top)
+        if not match or float(match.group(1)) <= 0:
+            _checks.fail("top", top, "an integer >= 0, a rule 'd/K' with K > 0, or a "
+                         "function of the dimension d")
+        return DimFraction(float(match.group(1)))
+    return _checks.int_at_least("top", top, 0)
+
+
+def resolve_top(top, dim: int) -> int | None:
+    """The number of tokens kept at dimension `dim` (None: no limit)."""
+    if top is None:
+        return None
+    value = top(dim) if callable(top) else top
+    return _checks.int_at_least(f"top at dim={dim} ({_top_label(top)})", value, 0)
+
+
+def _top_label(top) -> str:
+    if top is None or isinstance(top, (int, DimFraction)):
+        return str(top)
+    return getattr(top, "__name__", "f") + "(d)"
+
+
+def _keep_top(weights, order_key, top):
+    """Zeroes all but the `top` largest entries of `order_key` (ties: lower index)."""
+    if top is None:
+        return weights
+    rank = jnp.zeros(order_key.shape, jnp.int32).at[jnp.argsort(-order_key, stable=True)].set(
+        jnp.arange(order_key.shape[-1], dtype=jnp.int32))
+    return jnp.where(rank < top, weights, 0.0)
+
+
+def _power(base, power):
+    # 0^0 would be 1: unseen tokens (base 0) always get weight 0 in the empirical scheme.
+    return jnp.where(base > 0, jnp.power(jnp.where(base > 0, base, 1.0), power), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """A memory scheme. Build it with the functions of this module, not directly."""
+
+    kind: str
+    power: float = 0.0
+    top: Top = None
+    fn: Callable | None = None
+    fixed: tuple | None = None
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        if self.kind == "uniform":
+            return "uniform"
+        if self.kind == "population":
+            return f"population(power={self.power:g})"
+        if self.kind == "threshold":
+            return f"threshold(top={_top_label(self.top)})"
+        top = "" if self.top is None else f", top={_top_label(self.top)}"
+        return f"empirical(power={self.power:g}{top})"
+
+    @property
+    def uses_data(self) -> bool:
+        """Whether the weights depend on the sample (and so on T)."""
+        return self.kind == "empirical" or (self.kind == "custom" and self.fn is not None)
+
+    def weights(self, counts, num_samples, probs, dim: int) -> jax.Array:
+        """q(x) for every token, shape (N,).
+
+        Args:
+          counts: (N,) counts n_x among the first T draws (ignored when T = ∞ or when
+            the scheme does not use data; may then be None).
+          num_samples: T, a static number; `math.inf` means population weights.
+          probs: (N,) the true probabilities p.
+          dim: d, static (sets `top` rules).
+        """
+        probs = jnp.asarray(probs)
+        num_inputs = probs.shape[-1]
+        top = resolve_top(self.top, dim)
+        if self.kind == "uniform":
+            return jnp.ones_like(probs)
+        if self.kind == "population":
+            return _power(probs, self.power)
+        if self.kind == "threshold":
+            return (jnp.arange(num_inputs) < top).astype(probs.dtype)
+        if self.kind == "custom":
+            if self.fn is None:
+                return jnp.asarray(self.fixed, probs.dtype)
+            out = jnp.asarray(self.fn(_frequencies(counts, num_samples, probs), probs, dim))
+            if out.shape != probs.shape:
+                raise ValueError(f"custom scheme {self.name!r} returned shape {out.shape}; "
+                                 f"expected {probs.shape} (one weight per input).")
+            return out.astype(probs.dtype)
+        freqs = _frequencies(counts, num_samples, probs)
+        return _keep_top(_power(freqs, self.power), freqs, top)
+
+
+def _frequencies(counts, num_samples, probs):
+    if math.isinf(num_samples):
+        return probs
+    if num_samples == 0:
+        return jnp.zeros_like(probs)
+    return counts.astype(probs.dtype) / num_samples
+
+
+def uniform() -> Scheme:
+    """Store every association with weight 1."""
+    return Scheme("uniform")
+
+
+def population(power: float = 1.0) -> Scheme:
+    """q(x) = p(x)^ρ with ρ = `power` >= 0 (ρ = 1: q = p)."""
+    return Scheme("population", power=float(_checks.real_at_least("power", power, 0.0)))
+
+
+def threshold(top: Top) -> Scheme:
+    """q(x) = 1 for the `top` most frequent tokens (x < P), else 0."""
+    if top is None:
+        _checks.fail("top", top, "an integer >= 0, a rule 'd/K', or a function of d")
+    return Scheme("threshold", top=_parse_top(top))
+
+
+def empirical(power: float = 0.0, top: Top = None) -> Scheme:
+    """q(x) = (n_x/T)^ρ on seen tokens, 0 on unseen; optionally only the `top` most seen."""
+    power = float(_checks.real_at_least("power", power, 0.0))
+    return Scheme("empirical", power=power, top=_parse_top(top))
+
+
+def custom(weights_or_fn, name: str = "custom") -> Scheme:
+    """A user scheme: a fixed (N,) non-negative vector, or fn(frequencies, probs, dim).
+
+    `frequencies` are n_x / T among the first T draws (p itself when T = ∞); the function
+    must return (N,) non-negative weights and be traceable by JAX.
+    """
+    if callable(weights_or_fn):
+        return Scheme("custom", fn=weights_or_fn, label=name)
+    fixed = np.asarray(weights_or_fn)
+    _checks.array("weights", fixed, ndim=1, kind="f")
+    _checks.non_negative("weights", fixed)
+    return Scheme("custom", fixed=tuple(fixed.tolist()), label=name)
+
+
+_BUILDERS = {"uniform": uniform, "population": population, "threshold": threshold,
+             "empirical": empirical}
+
+
+def parse(text: str) -> Scheme:
+    """Parses the CLI form 'name' or 'name:key=value,key=value', e.g. 'threshold:top=d/8'."""
+    name, _, params = text.partition(":")
+    name = name.strip()
+    if name not in _BUILDERS:
+        _checks.fail("scheme", text, "one of " + ", ".join(_BUILDERS) +
+                     " optionally followed by ':key=value,...'")
+    kwargs = {}
+    for item in filter(None, (p.strip() for p in params.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            _checks.fail(f"scheme {text!r}", item, "of the form key=value")
+        key = key.strip()
+        if key == "power":
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                _checks.fail("power", value, "a real number >= 0")
+        elif key == "top":
+            value = value.strip()
+            kwargs[key] = int(value) if re.fullmatch(r"\d+", value) else value
+        else:
+            _checks.fail(f"parameter of scheme {name!r}", key, "'power' or 'top'")
+    try:
+        return _BUILDERS[name](**kwargs)
+    except TypeError:
+        raise ValueError(f"scheme {name!r} does not take parameters {sorted(kwargs)}; "
+                         f"got {text!r}.") from None

@@ -1,0 +1,259 @@
+"""Sweeps: the exact error at every (scheme, seed, T, d) point of a grid, in one call.
+
+The per-seed experiment is one pure function: draw the targets, one token stream of length
+T_max (nested counts for every T) and one Gaussian base of width d_max (nested embeddings
+for every d), then score every scheme at every (T, d). It is vmapped over seeds and jitted
+once per static configuration; seeds run in chunks sized to a memory budget. Seed s uses
+the key fold_in(key, s), and each role (data, embeddings, targets) a further fold_in, so a
+point's result is the same whatever the chunking, the seed order or the grid's extent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import math
+import numbers
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memjax import _checks, data, embeddings, retrieval, schemes as schemes_lib
+from memjax.results import SweepResult
+
+TARGET_KINDS = ("mod", "random")
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of seeds
+# Roles folded into a seed's key: stable indices, never positions in a grid.
+_INPUTS, _OUTPUTS, _DATA, _TARGETS = 0, 1, 2, 3
+# How many times each configuration was traced (the test of "one compile per sweep").
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """Everything that sets shapes or code paths: static under `jit`, hashable."""
+
+    num_inputs: int
+    num_outputs: int
+    dims: tuple[int, ...]
+    num_samples: tuple[float, ...]
+    schemes: tuple[schemes_lib.Scheme, ...]
+    input_embedding: str = "gaussian"
+    output_embedding: str = "sphere"
+    targets: str = "mod"
+    nested: bool = True
+    route: str = "auto"
+    token_chunk: int | None = None
+
+    @property
+    def finite_samples(self) -> tuple[int, ...]:
+        return tuple(sorted({int(t) for t in self.num_samples if math.isfinite(t)}))
+
+    def bytes_per_seed(self) -> int:
+        """A generous estimate of one seed's peak working memory."""
+        n, m, d_max = self.num_inputs, self.num_outputs, max(self.dims)
+        batch = len(self.schemes) * len(self.num_samples)
+        floats = 3 * (n + m) * d_max + 4 * batch * n * m + 2 * batch * n
+        ints = 3 * (self.finite_samples[-1] if self.finite_samples else 0)
+        ints += len(self.num_samples) * n
+        return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
+
+
+def _weight_batch(config, counts_by_t, probs, dim):
+    """Stacks the distinct weight vectors at dimension `dim`; returns them and, for every
+    (scheme, T) point, the row it reads (data-free schemes are computed once, not per T)."""
+    rows, index = [], np.zeros((len(config.schemes), len(config.num_samples)), np.int32)
+    for s, scheme in enumerate(config.schemes):
+        for t, num_samples in enumerate(config.num_samples):
+            if t and not scheme.uses_data:
+                index[s, t] = index[s, 0]
+                continue
+            counts = counts_by_t.get(num_samples)
+            index[s, t] = len(rows)
+            rows.append(scheme.weights(counts, num_samples, probs, dim))
+    return jnp.stack(rows), index
+
+
+def _seed_errors(config: SweepConfig, key, seed, probs, table):
+    """Errors of one seed at every (scheme, T, d): shape (S, T, D)."""
+    key = jax.random.fold_in(key, seed)
+    n, m = config.num_inputs, config.num_outputs
+    if config.targets == "mod":
+        targets = data.mod_targets(n, m)
+    else:
+        targets = data.random_targets(jax.random.fold_in(key, _TARGETS), n, m)
+    counts_by_t = {}
+    if config.finite_samples:
+        sizes = config.finite_samples
+        stream = data.sample_tokens(jax.random.fold_in(key, _DATA), table, sizes[-1])
+        counts = data.nested_counts(stream, n, sizes)
+        counts_by_t = {float(t): counts[i] for i, t in enumerate(sizes)}
+    input_key = jax.random.fold_in(key, _INPUTS)
+    output_key = jax.random.fold_in(key, _OUTPUTS)
+    if config.nested:
+        base_in = embeddings.draw_base(input_key, n, max(config.dims))
+        base_out = embeddings.draw_base(output_key, m, max(config.dims))
+    per_dim = []
+    for dim in config.dims:
+        if not config.nested:  # an independent draw per d, keyed by d itself
+            base_in = embeddings.draw_base(jax.random.fold_in(input_key, dim), n, dim)
+            base_out = embeddings.draw_base(jax.random.fold_in(output_key, dim), m, dim)
+        input_emb = embeddings.restrict(base_in, dim, config.input_embedding)
+        output_emb = embeddings.restrict(base_out, dim, config.output_embedding)
+        weights, index = _weight_batch(config, counts_by_t, probs, dim)
+        mass = retrieval.wrong_mass(input_emb, output_emb, targets, weights, probs,
+                                 route=config.route, chunk_size=config.token_chunk)
+        per_dim.append(jnp.sum(mass, axis=-1)[index])
+    return jnp.stack(per_dim, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _chunk_errors(config: SweepConfig, key, seeds, probs, table):
+    TRACE_COUNTS[config] += 1  # runs at trace time only
+    return jax.vmap(_seed_errors, in_axes=(None, None, 0, None, None))(
+        config, key, seeds, probs, table)
+
+
+def _samples_tuple(num_samples) -> tuple[float, ...]:
+    if isinstance(num_samples, numbers.Number):
+        num_samples = (num_samples,)
+    values = []
+    for i, t in enumerate(num_samples):
+        _checks.real_at_least(f"num_samples[{i}]", t, 0.0, finite=False)
+        if math.isfinite(t) and not float(t).is_integer():
+            _checks.fail(f"num_samples[{i}]", t, "an integer >= 0 or inf")
+        values.append(float(t))
+    if not values or len(set(values)) != len(values):
+        _checks.fail("num_samples", tuple(num_samples),
+                     "a non-empty sequence of distinct integers >= 0 (inf allowed)")
+    return tuple(values)
+
+
+def _schemes_tuple(schemes, num_inputs, dims) -> tuple[schemes_lib.Scheme, ...]:
+    if isinstance(schemes, (schemes_lib.Scheme, str)):
+        schemes = (schemes,)
+    out = tuple(schemes_lib.parse(s) if isinstance(s, str) else s for s in schemes)
+    if not out:
+        _checks.fail("schemes", schemes, "a non-empty sequence of schemes")
+    for scheme in out:
+        if not isinstance(scheme, schemes_lib.Scheme):
+            _checks.fail("schemes", scheme, "memjax.schemes objects or strings like "
+                         "'threshold:top=d/8'")
+        if scheme.fixed is not None and len(scheme.fixed) != num_inputs:
+            raise ValueError(f"custom scheme {scheme.name!r} has {len(scheme.fixed)} "
+                             f"weights, but num_inputs is {num_inputs}.")
+        for dim in dims:  # evaluate every `top` rule now, not inside the trace
+            schemes_lib.resolve_top(scheme.top, dim)
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        _checks.fail("schemes", names, "schemes with distinct names")
+    return out
+
+
+def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: float,
+          dims: Sequence[int], num_samples: Sequence[float], schemes, num_seeds: int = 1,
+          seeds: Sequence[int] | None = None, input_embedding: str = "gaussian",
+          output_embedding: str = "sphere", targets: str = "mod", nested: bool = True,
+          progress: bool = False, seed_chunk: int | None = None,
+          memory_budget: int = DEFAULT_MEMORY_BUDGET, route: str = "auto",
+          token_chunk: int | None = None) -> SweepResult:
+    """The exact population error at every (scheme, seed, T, d) of a grid.
+
+    Args:
+      key: a typed key (`jax.random.key(0)`); seed s uses fold_in(key, s).
+      num_inputs: N. num_outputs: M. zipf_exponent: α.
+      dims: capacities d (static; nested prefixes of one draw at max(dims)).
+      num_samples: sample sizes T (nested prefixes of one stream); `math.inf` means
+        population weights (infinite data).
+      schemes: `memjax.schemes` objects or CLI strings such as 'threshold:top=d/8'.
+      num_seeds: number of independent trials (seeds 0..num_seeds-1), or
+      seeds: explicit seed indices (overrides num_seeds), e.g. a shard of a larger grid.
+      input_embedding, output_embedding: 'gaussian' or 'sphere'.
+      targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
+      nested: share one draw across d (True) or draw independently per d (False).
+      progress: show a progress bar over seed chunks.
+      seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows).
+      memory_budget: bytes one chunk of seeds may use (sets the default seed_chunk).
+      route: contraction route, see `memjax.retrieval` ('auto' picks the cheaper).
+      token_chunk: tokens scored at once (default: automatic).
+
+    Returns:
+      A `SweepResult` whose `.error` has dims ("scheme", "seed", "num_samples", "dim").
+    """
+    num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
+    num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
+    _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
+    dims = _checks.int_tuple("dims", dims, 1)
+    sample_sizes = _samples_tuple(num_samples)
+    if seeds is None:
+        seeds = tuple(range(_checks.int_at_least("num_seeds", num_seeds, 1)))
+    else:
+        seeds = _checks.int_tuple("seeds", seeds, 0)
+    config = SweepConfig(
+        num_inputs=num_inputs, num_outputs=num_outputs, dims=dims,
+        num_samples=sample_sizes, schemes=_schemes_tuple(schemes, num_inputs, dims),
+        input_embedding=_checks.choice("input_embedding", input_embedding,
+                                       embeddings.KINDS),
+        output_embedding=_checks.choice("output_embedding", output_embedding,
+                                        embeddings.KINDS),
+        targets=_checks.choice("targets", targets, TARGET_KINDS), nested=bool(nested),
+        route=_checks.choice("route", route, retrieval.ROUTES),
+        token_chunk=None if token_chunk is None else _checks.int_at_least(
+            "token_chunk", token_chunk, 1))
+    memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
+    if seed_chunk is None:
+        seed_chunk = max(1, memory_budget // config.bytes_per_seed())
+    seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
+    # Equal chunks (the last padded with extra seeds, discarded) keep one compiled shape.
+    num_chunks = -(-len(seeds) // seed_chunk)
+    seed_chunk = -(-len(seeds) // num_chunks)
+    padded = np.concatenate([np.asarray(seeds, np.uint32), np.arange(
+        num_chunks * seed_chunk - len(seeds), dtype=np.uint32) + max(seeds) + 1])
+
+    probs = data.zipf_probs(num_inputs, zipf_exponent)
+    table = data.zipf_alias_table(num_inputs, zipf_exponent)
+    chunks = []
+    bar = _progress(num_chunks, progress)
+    for c in range(num_chunks):
+        part = _chunk_errors(config, key, padded[c * seed_chunk:(c + 1) * seed_chunk],
+                             probs, table)
+        chunks.append(np.asarray(part))
+        bar.update(1)
+    bar.close()
+    errors = np.concatenate(chunks)[:len(seeds)]
+    errors = np.moveaxis(errors, 0, 1)  # (scheme, seed, T, d)
+    _check_finite(errors, config)
+    return SweepResult(
+        error=errors,
+        coords={"scheme": [s.name for s in config.schemes],
+                "seed": np.asarray(seeds, np.int64),
+                "num_samples": np.asarray(sample_sizes, np.float64),
+                "dim": np.asarray(dims, np.int64)},
+        config={"num_inputs": num_inputs, "num_outputs": num_outputs,
+                "zipf_exponent": float(zipf_exponent),
+                "input_embedding": input_embedding, "output_embedding": output_embedding,
+                "targets": targets, "nested": bool(nested), "route": route,
+                "key": _key_description(key)})
+
+
+def _progress(total, enabled):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not enabled, desc="memjax sweep", unit="chunk")
+
+
+def _check_finite(errors, config):
+    bad = ~np.isfinite(errors)
+    if bad.any():
+        names = sorted({config.schemes[i].name for i in np.nonzero(bad)[0]})
+        raise ValueError(f"non-finite errors from schemes {names}: their weights contain "
+                         "NaN or inf at some (seed, T, d). Custom weights must be finite.")
+
+
+def _key_description(key) -> str:
+    try:
+        return f"{jax.random.key_impl(key)}:{np.asarray(jax.random.key_data(key)).tolist()}"
+    except (TypeError, ValueError):
+        return repr(key)
