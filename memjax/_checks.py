@@ -29,7 +29,9 @@ def fail(name: str, value, allowed: str):
 def int_at_least(name: str, value, minimum: int) -> int:
     """Returns `value` as an int, checking that it is an integer >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        # bool is an Integral and float(True) is integral: reject it before the fallback.
+        if (not isinstance(value, bool) and isinstance(value, numbers.Real)
+                and float(value).is_integer()):
             value = int(value)
         else:
             fail(name, value, f"an integer >= {minimum}")

@@ -146,6 +146,12 @@ def nested_counts(tokens: jax.Array, num_inputs: int, sample_sizes) -> jax.Array
     sizes = tuple(_checks.int_at_least(f"sample_sizes[{i}]", t, 0)
                   for i, t in enumerate(sample_sizes))
     _checks.array("tokens", tokens, ndim=1, kind="i")
+    if not _checks._is_traced(tokens):
+        host = np.asarray(tokens)
+        # The scatter would silently drop tokens >= N and wrap negative ones to N-1.
+        if host.size and (host.min() < 0 or host.max() >= num_inputs):
+            _checks.fail("tokens", f"values in [{host.min()}, {host.max()}]",
+                         f"integers in [0, {num_inputs}) (num_inputs)")
     if sizes and max(sizes) > tokens.shape[0]:
         _checks.fail("sample_sizes", sizes,
                      f"at most the stream length {tokens.shape[0]}")

@@ -20,13 +20,19 @@ from memjax import _checks
 KINDS = ("gaussian", "sphere")
 
 
-def draw_base(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
-    """Standard normal (num_vectors, max_dim) draw whose column k depends only on (key, k)."""
+def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
+    """The transpose of `draw_base`, (max_dim, num_vectors): row k is coordinate k of
+    every vector, so the first d rows (a contiguous prefix) are the d-dim draw."""
     num_vectors = _checks.int_at_least("num_vectors", num_vectors, 1)
     max_dim = _checks.int_at_least("max_dim", max_dim, 1)
     dtype = jnp.result_type(float)
     column = lambda k: jax.random.normal(jax.random.fold_in(key, k), (num_vectors,), dtype)
-    return jax.vmap(column, out_axes=1)(jnp.arange(max_dim, dtype=jnp.uint32))
+    return jax.vmap(column)(jnp.arange(max_dim, dtype=jnp.uint32))
+
+
+def draw_base(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
+    """Standard normal (num_vectors, max_dim) draw whose column k depends only on (key, k)."""
+    return draw_columns(key, num_vectors, max_dim).T
 
 
 def restrict(base: jax.Array, dim: int, kind: str) -> jax.Array:

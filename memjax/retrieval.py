@@ -134,6 +134,11 @@ def wrong_mass(input_emb, output_emb, targets, weights, probs, *, route="auto",
                chunk_size=None) -> jax.Array:
     """p(x) · 1[f_W(x) ≠ f*(x)] per token, shape (..., N) (unchecked, jit-friendly)."""
     factor = right_factor(input_emb, output_emb, targets, weights, route)
+    return wrong_mass_from_factor(input_emb, targets, probs, factor, chunk_size)
+
+
+def wrong_mass_from_factor(input_emb, targets, probs, factor, chunk_size=None):
+    """p(x) · 1[argmax_y (input_emb @ factor)[x, y] ≠ f*(x)], shape (..., N) (unchecked)."""
     return _token_chunks(_wrong_mass, input_emb, targets, probs, factor, chunk_size)
 
 

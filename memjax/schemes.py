@@ -70,11 +70,12 @@ def _top_label(top) -> str:
 
 
 def _keep_top(weights, order_key, top):
-    """Zeroes all but the `top` largest entries of `order_key` (ties: lower index)."""
+    """Zeroes all but the `top` largest entries of `order_key` along the last axis (ties:
+    lower index); `top` broadcasts against the leading axes (e.g. (D, 1, 1) tops)."""
     if top is None:
         return weights
-    rank = jnp.zeros(order_key.shape, jnp.int32).at[jnp.argsort(-order_key, stable=True)].set(
-        jnp.arange(order_key.shape[-1], dtype=jnp.int32))
+    # The rank of each entry is the inverse permutation of a stable descending sort.
+    rank = jnp.argsort(jnp.argsort(-order_key, axis=-1, stable=True), axis=-1)
     return jnp.where(rank < top, weights, 0.0)
 
 
@@ -123,32 +124,66 @@ class Scheme:
           dim: d, static (sets `top` rules).
         """
         probs = jnp.asarray(probs)
-        num_inputs = probs.shape[-1]
-        top = resolve_top(self.top, dim)
+        freqs = frequencies(None if counts is None else jnp.asarray(counts)[None],
+                            (num_samples,), probs)
+        return self.weight_grid(freqs, probs, (dim,))[0, 0]
+
+    def weight_grid(self, freqs, probs, dims) -> jax.Array:
+        """q for a batch of empirical frequencies at several dimensions.
+
+        Args:
+          freqs: (K, N) frequencies n_x / T, one row per sample size (see `frequencies`).
+          probs: (N,) the true probabilities p.
+          dims: D static dimensions (they set `top` rules).
+
+        Returns:
+          (D, K, N) weights, or (D, 1, N) when the scheme does not use data.
+        """
+        probs = jnp.asarray(probs)
+        num_inputs, num_dims = probs.shape[-1], len(dims)
+        tops = None if self.top is None else jnp.asarray(
+            [resolve_top(self.top, d) for d in dims])[:, None, None]
         if self.kind == "uniform":
-            return jnp.ones_like(probs)
-        if self.kind == "population":
-            return _power(probs, self.power)
-        if self.kind == "threshold":
-            return (jnp.arange(num_inputs) < top).astype(probs.dtype)
-        if self.kind == "custom":
-            if self.fn is None:
-                return jnp.asarray(self.fixed, probs.dtype)
-            out = jnp.asarray(self.fn(_frequencies(counts, num_samples, probs), probs, dim))
-            if out.shape != probs.shape:
-                raise ValueError(f"custom scheme {self.name!r} returned shape {out.shape}; "
-                                 f"expected {probs.shape} (one weight per input).")
-            return out.astype(probs.dtype)
-        freqs = _frequencies(counts, num_samples, probs)
-        return _keep_top(_power(freqs, self.power), freqs, top)
+            out = jnp.ones((1, 1, num_inputs), probs.dtype)
+        elif self.kind == "population":
+            out = _power(probs, self.power)[None, None]
+        elif self.kind == "threshold":
+            out = (jnp.arange(num_inputs) < tops).astype(probs.dtype)
+        elif self.kind == "custom" and self.fn is None:
+            out = jnp.asarray(self.fixed, probs.dtype)[None, None]
+        elif self.kind == "custom":
+            out = jnp.stack([jax.vmap(lambda f, d=d: self._call(f, probs, d))(freqs)
+                             for d in dims])
+        else:
+            out = _keep_top(_power(freqs, self.power), freqs, tops)
+            out = out[None] if tops is None else out
+        return jnp.broadcast_to(out, (num_dims,) + out.shape[1:])
+
+    def _call(self, freqs, probs, dim):
+        out = jnp.asarray(self.fn(freqs, probs, dim))
+        if out.shape != probs.shape:
+            raise ValueError(f"custom scheme {self.name!r} returned shape {out.shape}; "
+                             f"expected {probs.shape} (one weight per input).")
+        return out.astype(probs.dtype)
 
 
-def _frequencies(counts, num_samples, probs):
-    if math.isinf(num_samples):
-        return probs
-    if num_samples == 0:
-        return jnp.zeros_like(probs)
-    return counts.astype(probs.dtype) / num_samples
+def frequencies(counts, num_samples, probs) -> jax.Array:
+    """Empirical frequencies n_x / T, shape (K, N); rows with T = ∞ are p, T = 0 zeros.
+
+    Args:
+      counts: (K_finite, N) counts for the finite sample sizes, in their order (None if
+        there are none).
+      num_samples: K static sample sizes (inf allowed).
+      probs: (N,) probabilities.
+    """
+    rows, finite = [], 0
+    for t in num_samples:
+        if math.isinf(t):
+            rows.append(probs)
+        else:
+            rows.append(counts[finite].astype(probs.dtype) / max(t, 1))
+            finite += 1
+    return jnp.stack(rows)
 
 
 def uniform() -> Scheme:

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import _checks, data, embeddings, retrieval, schemes as schemes_lib
+from memjax import _checks, _nested, data, embeddings, schemes as schemes_lib
 from memjax.results import SweepResult
 
 TARGET_KINDS = ("mod", "random")
@@ -52,29 +52,40 @@ class SweepConfig:
     def finite_samples(self) -> tuple[int, ...]:
         return tuple(sorted({int(t) for t in self.num_samples if math.isfinite(t)}))
 
+    @property
+    def num_weights(self) -> int:
+        """Distinct weight vectors per d (data-free schemes count once)."""
+        return sum(len(self.num_samples) if s.uses_data else 1 for s in self.schemes)
+
+    @property
+    def resolved_route(self) -> str:
+        if self.route != "auto":
+            return self.route
+        return _nested.choose(self.num_inputs, self.num_outputs, self.dims,
+                              self.num_weights)
+
     def bytes_per_seed(self) -> int:
-        """A generous estimate of one seed's peak working memory."""
+        """An upper estimate of one seed's peak working memory."""
         n, m, d_max = self.num_inputs, self.num_outputs, max(self.dims)
-        batch = len(self.schemes) * len(self.num_samples)
-        floats = 3 * (n + m) * d_max + 4 * batch * n * m + 2 * batch * n
+        draws = (n + m) * (d_max if self.nested else sum(self.dims))
+        floats = 2 * draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
+            self.resolved_route, n, m, self.dims, self.num_weights)
         ints = 3 * (self.finite_samples[-1] if self.finite_samples else 0)
         ints += len(self.num_samples) * n
         return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
 
 
-def _weight_batch(config, counts_by_t, probs, dim):
-    """Stacks the distinct weight vectors at dimension `dim`; returns them and, for every
-    (scheme, T) point, the row it reads (data-free schemes are computed once, not per T)."""
-    rows, index = [], np.zeros((len(config.schemes), len(config.num_samples)), np.int32)
+def _weight_batch(config, freqs, probs):
+    """The distinct weight vectors at every d, (D, Q, N), and for every (scheme, T) point
+    the row it reads, (S, T) (data-free schemes are computed once, not once per T)."""
+    blocks, index, offset = [], np.zeros(
+        (len(config.schemes), len(config.num_samples)), np.int32), 0
     for s, scheme in enumerate(config.schemes):
-        for t, num_samples in enumerate(config.num_samples):
-            if t and not scheme.uses_data:
-                index[s, t] = index[s, 0]
-                continue
-            counts = counts_by_t.get(num_samples)
-            index[s, t] = len(rows)
-            rows.append(scheme.weights(counts, num_samples, probs, dim))
-    return jnp.stack(rows), index
+        block = scheme.weight_grid(freqs, probs, config.dims)
+        index[s] = offset + (np.arange(len(config.num_samples)) if scheme.uses_data else 0)
+        blocks.append(block)
+        offset += block.shape[1]
+    return jnp.concatenate(blocks, axis=1), index
 
 
 def _seed_errors(config: SweepConfig, key, seed, probs, table):
@@ -85,29 +96,28 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
         targets = data.mod_targets(n, m)
     else:
         targets = data.random_targets(jax.random.fold_in(key, _TARGETS), n, m)
-    counts_by_t = {}
-    if config.finite_samples:
-        sizes = config.finite_samples
-        stream = data.sample_tokens(jax.random.fold_in(key, _DATA), table, sizes[-1])
-        counts = data.nested_counts(stream, n, sizes)
-        counts_by_t = {float(t): counts[i] for i, t in enumerate(sizes)}
+    finite = [int(t) for t in config.num_samples if math.isfinite(t)]
+    counts = None
+    if finite:
+        stream = data.sample_tokens(jax.random.fold_in(key, _DATA), table, max(finite))
+        counts = data.nested_counts(stream, n, finite)
+    freqs = schemes_lib.frequencies(counts, config.num_samples, probs)
+    weights, index = _weight_batch(config, freqs, probs)
     input_key = jax.random.fold_in(key, _INPUTS)
     output_key = jax.random.fold_in(key, _OUTPUTS)
     if config.nested:
-        base_in = embeddings.draw_base(input_key, n, max(config.dims))
-        base_out = embeddings.draw_base(output_key, m, max(config.dims))
-    per_dim = []
-    for dim in config.dims:
-        if not config.nested:  # an independent draw per d, keyed by d itself
-            base_in = embeddings.draw_base(jax.random.fold_in(input_key, dim), n, dim)
-            base_out = embeddings.draw_base(jax.random.fold_in(output_key, dim), m, dim)
-        input_emb = embeddings.restrict(base_in, dim, config.input_embedding)
-        output_emb = embeddings.restrict(base_out, dim, config.output_embedding)
-        weights, index = _weight_batch(config, counts_by_t, probs, dim)
-        mass = retrieval.wrong_mass(input_emb, output_emb, targets, weights, probs,
-                                 route=config.route, chunk_size=config.token_chunk)
-        per_dim.append(jnp.sum(mass, axis=-1)[index])
-    return jnp.stack(per_dim, axis=-1)
+        in_cols = [embeddings.draw_columns(input_key, n, max(config.dims))] * len(config.dims)
+        out_cols = [embeddings.draw_columns(output_key, m, max(config.dims))] * len(config.dims)
+    else:  # an independent draw per d, keyed by d itself
+        in_cols = [embeddings.draw_columns(jax.random.fold_in(input_key, d), n, d)
+                   for d in config.dims]
+        out_cols = [embeddings.draw_columns(jax.random.fold_in(output_key, d), m, d)
+                    for d in config.dims]
+    mass = _nested.wrong_mass(config.resolved_route, in_cols, out_cols, config.dims,
+                              weights, targets, probs, input_kind=config.input_embedding,
+                              output_kind=config.output_embedding,
+                              token_chunk=config.token_chunk)  # (D, Q)
+    return jnp.moveaxis(mass[:, index], 0, -1)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -177,7 +187,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       progress: show a progress bar over seed chunks.
       seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows).
       memory_budget: bytes one chunk of seeds may use (sets the default seed_chunk).
-      route: contraction route, see `memjax.retrieval` ('auto' picks the cheaper).
+      route: 'tokens', 'gram' or 'matrix' (see `memjax._nested`); 'auto' picks the
+        cheapest by multiply-add count.
       token_chunk: tokens scored at once (default: automatic).
 
     Returns:
@@ -200,7 +211,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         output_embedding=_checks.choice("output_embedding", output_embedding,
                                         embeddings.KINDS),
         targets=_checks.choice("targets", targets, TARGET_KINDS), nested=bool(nested),
-        route=_checks.choice("route", route, retrieval.ROUTES),
+        route=_checks.choice("route", route, _nested.ROUTES),
         token_chunk=None if token_chunk is None else _checks.int_at_least(
             "token_chunk", token_chunk, 1))
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
@@ -235,7 +246,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         config={"num_inputs": num_inputs, "num_outputs": num_outputs,
                 "zipf_exponent": float(zipf_exponent),
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
-                "targets": targets, "nested": bool(nested), "route": route,
+                "targets": targets, "nested": bool(nested), "route": config.resolved_route,
                 "key": _key_description(key)})
 
 

@@ -1,0 +1,129 @@
+"""Plots of sweep results: error vs d, error vs T, and (d, T) contours.
+
+Every function takes `ax=None` (a new figure when None) and returns the Axes; none calls
+`plt.show()` or changes global rcParams. Curves are seed means with a band of ± `band`
+standard deviations over seeds (the paper uses ½), on log-log axes; a fitted slope or a
+theory line can be added with `add_power_law`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from memjax.results import SweepResult
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 3.4), constrained_layout=True)
+    return ax
+
+
+def _label_samples(t) -> str:
+    return "T = ∞" if math.isinf(t) else f"T = {int(t):,}"
+
+
+def _curve(ax, x, errors, band, label, **kwargs):
+    """Plots the seed mean of errors (seeds, len(x)) with a ± band·std band; zero means
+    (off a log axis) are left out rather than drawn as a cliff."""
+    mean, std = errors.mean(axis=0), errors.std(axis=0)
+    keep = mean > 0
+    (line,) = ax.plot(np.asarray(x)[keep], mean[keep], marker="o", markersize=3,
+                      label=label, **kwargs)
+    if band and errors.shape[0] > 1:
+        low = np.maximum(mean - band * std, mean * 1e-3)
+        ax.fill_between(np.asarray(x)[keep], low[keep], (mean + band * std)[keep],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def error_vs_dim(result: SweepResult, *, ax=None, schemes=None, num_samples=None,
+                 band: float = 0.5):
+    """Error vs capacity d, one curve per (scheme, T), log-log with a band over seeds."""
+    ax = _axes(ax)
+    dims = result.coords["dim"]
+    order = np.argsort(dims)
+    for s, name in enumerate(result.coords["scheme"]):
+        if schemes is not None and name not in schemes:
+            continue
+        for t, size in enumerate(result.coords["num_samples"]):
+            if num_samples is not None and size not in num_samples:
+                continue
+            parts = [name] * (len(result.coords["scheme"]) > 1)
+            parts += [_label_samples(size)] * (len(result.coords["num_samples"]) > 1)
+            _curve(ax, dims[order], result.error[s, :, t][:, order], band,
+                   ", ".join(parts) or name)
+    _finish(ax, "memory dimension $d$", result)
+    return ax
+
+
+def error_vs_samples(result: SweepResult, *, ax=None, schemes=None, dims=None,
+                     band: float = 0.5):
+    """Error vs sample size T (finite T only), one curve per (scheme, d), log-log."""
+    ax = _axes(ax)
+    sizes = np.asarray(result.coords["num_samples"], float)
+    finite = np.nonzero(np.isfinite(sizes) & (sizes > 0))[0]
+    finite = finite[np.argsort(sizes[finite])]
+    for s, name in enumerate(result.coords["scheme"]):
+        if schemes is not None and name not in schemes:
+            continue
+        for i, dim in enumerate(result.coords["dim"]):
+            if dims is not None and dim not in dims:
+                continue
+            parts = [name] * (len(result.coords["scheme"]) > 1)
+            parts += [f"d = {int(dim)}"] * (len(result.coords["dim"]) > 1)
+            _curve(ax, sizes[finite], result.error[s][:, finite, i], band,
+                   ", ".join(parts) or name)
+    _finish(ax, "number of samples $T$", result)
+    return ax
+
+
+def error_contour(result: SweepResult, *, scheme=None, ax=None, levels=12):
+    """Filled contour of the seed-mean error over (d, T) for one scheme (finite T)."""
+    import matplotlib.pyplot as plt
+
+    ax = _axes(ax)
+    s = 0 if scheme is None else list(result.coords["scheme"]).index(scheme)
+    sizes = np.asarray(result.coords["num_samples"], float)
+    keep = np.nonzero(np.isfinite(sizes) & (sizes > 0))[0]
+    keep = keep[np.argsort(sizes[keep])]
+    dims = np.asarray(result.coords["dim"])
+    order = np.argsort(dims)
+    mean = result.error[s].mean(axis=0)[keep][:, order]
+    filled = ax.contourf(dims[order], sizes[keep], mean, levels=levels, cmap="viridis")
+    plt.colorbar(filled, ax=ax, label="error")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("memory dimension $d$")
+    ax.set_ylabel("number of samples $T$")
+    ax.set_title(result.coords["scheme"][s], fontsize="medium")
+    return ax
+
+
+def add_power_law(ax, x, slope, anchor, *, label=None, **kwargs):
+    """Draws the dashed line y = anchor[1] · (x / anchor[0])^slope over x."""
+    x = np.asarray(x, float)
+    kwargs.setdefault("color", "black")
+    kwargs.setdefault("linestyle", "--")
+    kwargs.setdefault("linewidth", 1)
+    ax.plot(x, anchor[1] * (x / anchor[0]) ** slope,
+            label=label if label is not None else f"slope {slope:.3g}", **kwargs)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def _finish(ax, xlabel, result):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("generalization error")
+    cfg = result.config
+    ax.set_title(f"N = {cfg.get('num_inputs')}, M = {cfg.get('num_outputs')}, "
+                 f"α = {cfg.get('zipf_exponent'):g}, {result.error.shape[1]} seeds",
+                 fontsize="medium")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", frameon=False)
