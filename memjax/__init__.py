@@ -12,7 +12,7 @@ from memjax import data, embeddings, retrieval, schemes
 from memjax.data import mod_targets, random_targets, zipf_probs
 from memjax.retrieval import error, head_tail_error, margins, memory, predictions, scores
 from memjax.results import SweepResult, load
-from memjax.sweep import sweep
+from memjax.grid import sweep
 
 __all__ = [
     "SweepResult", "data", "embeddings", "error", "head_tail_error", "load", "margins",

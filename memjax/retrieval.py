@@ -171,6 +171,9 @@ def margins(input_emb, output_emb, targets, weights, *, route: str = "auto",
     Positive where the token is recalled; +inf when M = 1 (no competitor).
     """
     _checks.choice("route", route, ROUTES)
+    # Unchecked, chunk_size=0 would reach a modulo by zero in the chunking.
+    if chunk_size is not None:
+        chunk_size = _checks.int_at_least("chunk_size", chunk_size, 1)
     input_emb, output_emb, targets, weights, _ = _check_inputs(
         input_emb, output_emb, targets, weights)
     factor = right_factor(input_emb, output_emb, targets, jnp.asarray(weights), route)

@@ -47,7 +47,8 @@ def _parse_top(top: Top):
     if top is None or callable(top):
         return top
     if isinstance(top, str):
-        match = re.fullmatch(r"\s*d\s*//?\s*([0-9.]+(?:e[+-]?\d+)?)\s*", top)
+        # The number pattern admits only what float() parses ('d/.' would not).
+        match = re.fullmatch(r"\s*d\s*//?\s*((?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*", top)
         if not match or float(match.group(1)) <= 0:
             _checks.fail("top", top, "an integer >= 0, a rule 'd/K' with K > 0, or a "
                          "function of the dimension d")
@@ -124,6 +125,11 @@ class Scheme:
           dim: d, static (sets `top` rules).
         """
         probs = jnp.asarray(probs)
+        if counts is None and not math.isinf(num_samples):
+            # Counts matter only to schemes that read the sample, and T = 0 has no draws.
+            if self.uses_data and num_samples != 0:
+                _checks.fail("counts", counts, f"an (N,) array of counts at T = {num_samples}")
+            counts = jnp.zeros(probs.shape, jnp.int32)
         freqs = frequencies(None if counts is None else jnp.asarray(counts)[None],
                             (num_samples,), probs)
         return self.weight_grid(freqs, probs, (dim,))[0, 0]
@@ -150,6 +156,11 @@ class Scheme:
         elif self.kind == "threshold":
             out = (jnp.arange(num_inputs) < tops).astype(probs.dtype)
         elif self.kind == "custom" and self.fn is None:
+            # Checked like the function's output: a wrong length would otherwise broadcast.
+            if len(self.fixed) != num_inputs:
+                raise ValueError(f"custom scheme {self.name!r} has {len(self.fixed)} weights "
+                                 f"(shape ({len(self.fixed)},)); expected shape "
+                                 f"({num_inputs},) (one weight per input).")
             out = jnp.asarray(self.fixed, probs.dtype)[None, None]
         elif self.kind == "custom":
             out = jnp.stack([jax.vmap(lambda f, d=d: self._call(f, probs, d))(freqs)
@@ -196,8 +207,9 @@ def population(power: float = 1.0) -> Scheme:
     return Scheme("population", power=float(_checks.real_at_least("power", power, 0.0)))
 
 
-def threshold(top: Top) -> Scheme:
+def threshold(top: Top = None) -> Scheme:
     """q(x) = 1 for the `top` most frequent tokens (x < P), else 0."""
+    # `top` defaults to None only so that a missing top fails below, naming it.
     if top is None:
         _checks.fail("top", top, "an integer >= 0, a rule 'd/K', or a function of d")
     return Scheme("threshold", top=_parse_top(top))

@@ -27,7 +27,7 @@ from memjax.results import SweepResult
 TARGET_KINDS = ("mod", "random")
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of seeds
 # Roles folded into a seed's key: stable indices, never positions in a grid.
-_INPUTS, _OUTPUTS, _DATA, _TARGETS = 0, 1, 2, 3
+_EMBEDDINGS, _DATA, _TARGETS = 0, 1, 2
 # How many times each configuration was traced (the test of "one compile per sweep").
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
@@ -90,33 +90,37 @@ def _weight_batch(config, freqs, probs):
 
 def _seed_errors(config: SweepConfig, key, seed, probs, table):
     """Errors of one seed at every (scheme, T, d): shape (S, T, D)."""
-    key = jax.random.fold_in(key, seed)
+    # One batched fold_in derives every role's key (one hash to compile, not three).
+    role_keys = jax.vmap(jax.random.fold_in, (None, 0))(
+        jax.random.fold_in(key, seed), jnp.arange(3, dtype=jnp.uint32))
     n, m = config.num_inputs, config.num_outputs
     if config.targets == "mod":
         targets = data.mod_targets(n, m)
     else:
-        targets = data.random_targets(jax.random.fold_in(key, _TARGETS), n, m)
+        targets = data.random_targets(role_keys[_TARGETS], n, m)
     finite = [int(t) for t in config.num_samples if math.isfinite(t)]
     counts = None
     if finite:
-        stream = data.sample_tokens(jax.random.fold_in(key, _DATA), table, max(finite))
+        stream = data.sample_tokens(role_keys[_DATA], table, max(finite))
         counts = data.nested_counts(stream, n, finite)
     freqs = schemes_lib.frequencies(counts, config.num_samples, probs)
     weights, index = _weight_batch(config, freqs, probs)
-    input_key = jax.random.fold_in(key, _INPUTS)
-    output_key = jax.random.fold_in(key, _OUTPUTS)
+    # Inputs and outputs come from one draw of N + M vectors (rows :N and N:).
     if config.nested:
-        in_cols = [embeddings.draw_columns(input_key, n, max(config.dims))] * len(config.dims)
-        out_cols = [embeddings.draw_columns(output_key, m, max(config.dims))] * len(config.dims)
+        both = embeddings.draw_columns(role_keys[_EMBEDDINGS], n + m, max(config.dims))
+        in_cols, out_cols = [both[:, :n]] * len(config.dims), [both[:, n:]] * len(config.dims)
     else:  # an independent draw per d, keyed by d itself
-        in_cols = [embeddings.draw_columns(jax.random.fold_in(input_key, d), n, d)
-                   for d in config.dims]
-        out_cols = [embeddings.draw_columns(jax.random.fold_in(output_key, d), m, d)
-                    for d in config.dims]
+        draws = [embeddings.draw_columns(jax.random.fold_in(role_keys[_EMBEDDINGS], d),
+                                         n + m, d) for d in config.dims]
+        in_cols, out_cols = [b[:, :n] for b in draws], [b[:, n:] for b in draws]
     mass = _nested.wrong_mass(config.resolved_route, in_cols, out_cols, config.dims,
                               weights, targets, probs, input_kind=config.input_embedding,
                               output_kind=config.output_embedding,
                               token_chunk=config.token_chunk)  # (D, Q)
+    # Invalid weights (a custom scheme's NaN, inf or negative values) poison their points
+    # with NaN, which `sweep` reports, instead of an argmax over NaN scores passing silently.
+    valid = jnp.all(jnp.isfinite(weights) & (weights >= 0), axis=-1)
+    mass = jnp.where(valid, mass, jnp.nan)
     return jnp.moveaxis(mass[:, index], 0, -1)
 
 
@@ -259,8 +263,8 @@ def _check_finite(errors, config):
     bad = ~np.isfinite(errors)
     if bad.any():
         names = sorted({config.schemes[i].name for i in np.nonzero(bad)[0]})
-        raise ValueError(f"non-finite errors from schemes {names}: their weights contain "
-                         "NaN or inf at some (seed, T, d). Custom weights must be finite.")
+        raise ValueError(f"invalid weights from schemes {names}: NaN, inf or negative "
+                         "values at some (seed, T, d); weights must be finite and >= 0.")
 
 
 def _key_description(key) -> str:
