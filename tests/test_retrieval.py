@@ -183,10 +183,9 @@ def test_auto_route_picks_the_cheaper_one(num_inputs, num_outputs, dim, route):
 
 # --- chunking --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("route, chunk_size", [("tokens", 1), ("tokens", 7), ("matrix", 7),
-                                               ("matrix", 39)])
+@pytest.mark.parametrize("route, chunk_size", [("tokens", 1), ("tokens", 7), ("matrix", 39)])
 def test_chunked_scoring_equals_whole(route, chunk_size, assert_close, tol):
-    # 7 and 39 do not divide N = 40: the last chunk is padded.
+    # 7 and 39 do not divide N = 40: the last chunk is padded (with 1 it is not).
     input_emb, output_emb, targets, weights, probs = random_case(4, batch=(3,))
     args = input_emb, output_emb, targets, weights
     whole = retrieval.wrong_mass(*args, probs, route=route)
