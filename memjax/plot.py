@@ -127,3 +127,50 @@ def _finish(ax, xlabel, result):
                  fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small", frameon=False)
+
+
+def memory_matrix(scores, targets, *, ax=None, title=None):
+    """Heat map of softmax_y(score(x, y)) as an N × M image, tokens by frequency (rows);
+    white dots mark the correct outputs f*(x)."""
+    import matplotlib.pyplot as plt
+
+    ax = _axes(ax)
+    scores = np.asarray(scores, np.float64)
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    image = ax.imshow(probs, aspect="auto", cmap="magma", vmin=0, vmax=1,
+                      interpolation="nearest")
+    rows = np.arange(scores.shape[0])
+    ax.scatter(np.asarray(targets), rows, s=12, c="white", marker="o", linewidths=0)
+    plt.colorbar(image, ax=ax, label="softmax probability")
+    ax.set_xlabel("output $y$")
+    ax.set_ylabel("input $x$ (by frequency)")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def stored_weights(weights: dict, *, probs=None, powers=(), ax=None):
+    """q(x)/‖q‖ vs frequency rank, log-log, for each labelled weight vector, with p^ρ
+    references (dashed) for the given powers."""
+    ax = _axes(ax)
+    rank = None
+    for label, q in weights.items():
+        q = np.asarray(q, np.float64)
+        rank = np.arange(1, q.shape[-1] + 1)
+        keep = q > 0
+        ax.plot(rank[keep], (q / np.linalg.norm(q))[keep], marker="o", markersize=2,
+                label=label)
+    if probs is not None:
+        probs = np.asarray(probs, np.float64)
+        rank = np.arange(1, probs.shape[-1] + 1)
+        for power in powers:
+            ref = probs ** power
+            ax.plot(rank, ref / np.linalg.norm(ref), "--", linewidth=1,
+                    label=f"$p^{{{power:g}}}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("frequency rank of $x$")
+    ax.set_ylabel(r"$q(x)/\|q\|$")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
