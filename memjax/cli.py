@@ -2,8 +2,8 @@
 
 Flags mirror the argument names of `memjax.sweep` with dashes. Lists are comma-separated
 (`--dims 10,20,50`, `--num-samples 100,1000,inf`) or log-spaced (`--dims log:10:1000:20`,
-rounded to distinct integers). Compiled programs are cached on disk between runs
-(`MEMJAX_CACHE_DIR`, default ~/.cache/memjax) so a repeated command skips compilation.
+rounded to distinct integers). On accelerators, compiled programs are cached on disk
+between runs (`MEMJAX_CACHE_DIR`, default ~/.cache/memjax).
 """
 
 from __future__ import annotations
@@ -40,9 +40,16 @@ def parse_grid(text: str, *, integer: bool, name: str) -> list[float]:
 
 
 def enable_compilation_cache():
-    """Persists compiled XLA programs across runs (JAX's own cache)."""
+    """Persists compiled XLA programs across runs (JAX's own cache), on accelerators.
+
+    Not on CPU: there XLA rejects every cached executable on reload (its AOT loader
+    treats the tuning flags +prefer-no-gather/-scatter as missing CPU features,
+    jax-ml/jax#38445), so the cache never hits and only prints errors.
+    """
     import jax
 
+    if jax.default_backend() == "cpu":
+        return
     path = pathlib.Path(os.environ.get("MEMJAX_CACHE_DIR",
                                        pathlib.Path.home() / ".cache" / "memjax"))
     try:

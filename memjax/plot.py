@@ -47,14 +47,16 @@ def error_vs_dim(result: SweepResult, *, ax=None, schemes=None, num_samples=None
     ax = _axes(ax)
     dims = result.coords["dim"]
     order = np.argsort(dims)
+    names = [n for n in result.coords["scheme"] if schemes is None or n in schemes]
+    sizes = [t for t in result.coords["num_samples"]
+             if num_samples is None or t in num_samples]
     for s, name in enumerate(result.coords["scheme"]):
-        if schemes is not None and name not in schemes:
+        if name not in names:
             continue
         for t, size in enumerate(result.coords["num_samples"]):
-            if num_samples is not None and size not in num_samples:
+            if size not in sizes:
                 continue
-            parts = [name] * (len(result.coords["scheme"]) > 1)
-            parts += [_label_samples(size)] * (len(result.coords["num_samples"]) > 1)
+            parts = [name] * (len(names) > 1) + [_label_samples(size)] * (len(sizes) > 1)
             _curve(ax, dims[order], result.error[s, :, t][:, order], band,
                    ", ".join(parts) or name)
     _finish(ax, "memory dimension $d$", result)
@@ -68,14 +70,15 @@ def error_vs_samples(result: SweepResult, *, ax=None, schemes=None, dims=None,
     sizes = np.asarray(result.coords["num_samples"], float)
     finite = np.nonzero(np.isfinite(sizes) & (sizes > 0))[0]
     finite = finite[np.argsort(sizes[finite])]
+    names = [n for n in result.coords["scheme"] if schemes is None or n in schemes]
+    shown = [d for d in result.coords["dim"] if dims is None or d in dims]
     for s, name in enumerate(result.coords["scheme"]):
-        if schemes is not None and name not in schemes:
+        if name not in names:
             continue
         for i, dim in enumerate(result.coords["dim"]):
-            if dims is not None and dim not in dims:
+            if dim not in shown:
                 continue
-            parts = [name] * (len(result.coords["scheme"]) > 1)
-            parts += [f"d = {int(dim)}"] * (len(result.coords["dim"]) > 1)
+            parts = [name] * (len(names) > 1) + [f"d = {int(dim)}"] * (len(shown) > 1)
             _curve(ax, sizes[finite], result.error[s][:, finite, i], band,
                    ", ".join(parts) or name)
     _finish(ax, "number of samples $T$", result)

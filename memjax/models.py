@@ -1,0 +1,223 @@
+"""Models: associative memories whose parameters are learned by gradient descent.
+
+| kind          | logits for input x                | trained   |
+|---------------|-----------------------------------|-----------|
+| 'matrix'      | U · LN?(W e_x)                    | W         |
+| 'learnable'   | U · LN?(W e_x)                    | W, E, U   |
+| 'exponential' | U · LN?(ReLU(e_x))                | E, U      |
+
+E (N × d) holds the input embeddings e_x as rows, U (M × d) the output embeddings u_y;
+W is d × d. LN(z) = z / √(‖z‖² + 1e−6) (no gain, bias or centring). The loss is the
+cross-entropy on the M logits, averaged over the batch (or weighted by p(x) for the
+population loss). Predictions are argmax_y logits (ties: lowest y); the optional LN is a
+positive rescaling of a token's logits, so it never changes them and the error is
+computed without it.
+
+A model's randomness comes from the run key by stable roles (`fold_in`): embeddings (0),
+data (1), targets (2) — the same roles as `memjax.sweep`, so a seed sees the same token
+stream and embedding draw there — and W's initialisation (3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from memjax import _checks, embeddings, retrieval
+
+KINDS = ("matrix", "learnable", "exponential")
+INITS = ("gaussian", "zero")
+LN_EPS = 1e-6
+EMBEDDINGS, DATA, TARGETS, INIT = 0, 1, 2, 3
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """Static description of a model (hashable).
+
+    Attributes:
+      kind: 'matrix', 'learnable' or 'exponential'.
+      layer_norm: apply LN to W e_x (or ReLU(e_x)) before the output embeddings.
+      init: W's initialisation, 'gaussian' (N(0, 1/d) entries, the paper's) or 'zero'.
+      input_embedding, output_embedding: laws of E and U ('gaussian': N(0, 1/d)
+        entries, the paper's training setting; or 'sphere').
+    """
+
+    kind: str = "matrix"
+    layer_norm: bool = False
+    init: str = "gaussian"
+    input_embedding: str = "gaussian"
+    output_embedding: str = "gaussian"
+
+    def __post_init__(self):
+        _checks.choice("model kind", self.kind, KINDS)
+        _checks.choice("layer_norm", self.layer_norm, (False, True))
+        _checks.choice("init", self.init, INITS)
+        _checks.choice("input_embedding", self.input_embedding, embeddings.KINDS)
+        _checks.choice("output_embedding", self.output_embedding, embeddings.KINDS)
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """Names of the trained parameters."""
+        return {"matrix": ("W",), "learnable": ("W", "E", "U"),
+                "exponential": ("E", "U")}[self.kind]
+
+
+def parse(model) -> Model:
+    return model if isinstance(model, Model) else Model(kind=model)
+
+
+def draw(key, num_inputs: int, num_outputs: int, dim: int, *,
+         input_embedding: str = "gaussian", output_embedding: str = "gaussian"):
+    """A run's random arrays (E (N, d), U (M, d), W₀ (d, d) with N(0, 1/d) entries).
+
+    E and U are rows :N and N: of one nested draw of N + M vectors (as in `memjax.sweep`),
+    so the embeddings at d are the first d coordinates of those at any larger d.
+    """
+    both = embeddings.draw_columns(jax.random.fold_in(key, EMBEDDINGS),
+                                   num_inputs + num_outputs, dim).T
+    dtype = both.dtype
+    w0 = jax.random.normal(jax.random.fold_in(key, INIT), (dim, dim), dtype)
+    return (embeddings.restrict(both[:num_inputs], dim, input_embedding),
+            embeddings.restrict(both[num_inputs:], dim, output_embedding),
+            w0 / jnp.sqrt(jnp.asarray(dim, dtype)))
+
+
+def split(model: Model, input_emb, output_emb, matrix):
+    """Initial (trained, frozen) parameter dicts, keyed by 'W', 'E', 'U', from the draws
+    (W₀ = `matrix` or zeros by `model.init`; no W for the exponential model)."""
+    arrays = {"E": input_emb, "U": output_emb}
+    if model.kind != "exponential":
+        arrays["W"] = matrix if model.init == "gaussian" else jnp.zeros_like(matrix)
+    trained = {k: v for k, v in arrays.items() if k in model.trained}
+    frozen = {k: v for k, v in arrays.items() if k not in model.trained}
+    return trained, frozen
+
+
+def init(key, model: Model, num_inputs: int, num_outputs: int, dim: int):
+    """Initial (trained, frozen) parameter dicts of one run: `split` of `draw`."""
+    return split(model, *draw(key, num_inputs, num_outputs, dim,
+                              input_embedding=model.input_embedding,
+                              output_embedding=model.output_embedding))
+
+
+def layer_norm(z):
+    """LN(z) = z / √(‖z‖² + 1e−6) over the last axis."""
+    return z / jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True) + LN_EPS)
+
+
+def hidden(model: Model, params: dict, tokens):
+    """The vectors read by the output embeddings, (B, d): W e_x or ReLU(e_x), LN'd."""
+    emb = params["E"][tokens]
+    if model.kind == "exponential":
+        z = jax.nn.relu(emb)
+    else:
+        z = jnp.matmul(emb, params["W"].T, precision=_HIGHEST)
+    return layer_norm(z) if model.layer_norm else z
+
+
+def logits(model: Model, params: dict, tokens):
+    """Logits u_yᵀ h(x), shape (B, M); `params` holds trained and frozen arrays."""
+    return jnp.matmul(hidden(model, params, tokens), params["U"].T, precision=_HIGHEST)
+
+
+def loss(model: Model, params: dict, tokens, labels, weights=None):
+    """Cross-entropy: mean over the batch, or Σ weights·CE when weights are given
+    (weights = p over all tokens gives the population loss)."""
+    losses = optax_ce(logits(model, params, tokens), labels)
+    if weights is None:
+        return jnp.mean(losses)
+    return jnp.sum(weights * losses)
+
+
+def optax_ce(logits_, labels):
+    import optax
+
+    return optax.softmax_cross_entropy_with_integer_labels(logits_, labels)
+
+
+def wrong_mass(model: Model, params: dict, targets, probs):
+    """p(x)·1[argmax_y logits(x) ≠ f*(x)] for every token, (N,), exact (no LN: it is a
+    positive rescaling of each token's logits)."""
+    if model.kind == "exponential":
+        emb, factor = jax.nn.relu(params["E"]), params["U"].T
+    else:  # logits = E Wᵀ Uᵀ: the d × M right factor costs d²M, not Nd²
+        emb = params["E"]
+        factor = jnp.matmul(params["W"].T, params["U"].T, precision=_HIGHEST)
+    return retrieval.wrong_mass_from_factor(emb, targets, probs, factor)
+
+
+def error(model: Model, params: dict, targets, probs):
+    """The exact population 0-1 error Σ_x p(x) 1[f(x) ≠ f*(x)] (summed over wrong tokens)."""
+    return jnp.sum(wrong_mass(model, params, targets, probs))
+
+
+# --- The matrix model under SGD, in token space --------------------------------------
+#
+# An SGD step adds Σ_i δ_i e_{x_i}ᵀ to W, with δ_i = ∂loss/∂z_i for z = W e_x. Every z_x
+# and every δ lies in a fixed subspace V of R^d: span(Uᵀ) without LN (only U z is read;
+# z's part outside span(Uᵀ) never matters), and span(Uᵀ, W₀Eᵀ) with LN (δ then also
+# points along z). With Q (d × k) an orthonormal basis of V, the state is Z = Qᵀ W Eᵀ
+# (k × N) and W = W₀ + Q A E; a step costs ~2Bk(M + N) instead of ~2Bd(d + M) and never
+# touches a d × d array. Exact in exact arithmetic; Adam, sign or normalised updates act
+# entrywise on W and leave V, so they never use it.
+
+
+def token_dim(model: Model, num_inputs: int, num_outputs: int, dim: int) -> int:
+    """k, the dimension of the token-space coordinates."""
+    span = num_outputs + (num_inputs if model.layer_norm and model.init != "zero" else 0)
+    return min(dim, span)
+
+
+def token_init(model: Model, trained: dict, frozen: dict):
+    """Token-space state (Z, A) and constants (Q, UQ, G_E) of the matrix model."""
+    w0, emb, out = trained["W"], frozen["E"], frozen["U"]
+    basis = out.T
+    if model.layer_norm and model.init != "zero":
+        basis = jnp.concatenate([basis, jnp.matmul(w0, emb.T, precision=_HIGHEST)], axis=1)
+    num_inputs, num_outputs, dim = emb.shape[0], out.shape[0], emb.shape[1]
+    k = token_dim(model, num_inputs, num_outputs, dim)
+    q = jnp.linalg.qr(basis, mode="reduced")[0][:, :k]  # Householder: spans the columns
+    consts = {"Q": q, "UQ": jnp.matmul(out, q, precision=_HIGHEST),
+              "gram": jnp.matmul(emb, emb.T, precision=_HIGHEST)}
+    if model.init == "zero":
+        z = jnp.zeros((k, num_inputs), emb.dtype)
+    else:
+        z = jnp.matmul(jnp.matmul(q.T, w0, precision=_HIGHEST), emb.T, precision=_HIGHEST)
+    return {"Z": z, "A": jnp.zeros_like(z)}, consts
+
+
+def token_step(model: Model, state: dict, consts: dict, tokens, labels, weights, rate):
+    """One SGD step with step size `rate` on tokens (B,) with per-sample weights (B,)."""
+    z = state["Z"][:, tokens].T  # (B, k)
+    if model.layer_norm:
+        norm = jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True) + LN_EPS)
+        h = z / norm
+    else:
+        h = z
+    scores = jnp.matmul(h, consts["UQ"].T, precision=_HIGHEST)
+    probs = jax.nn.softmax(scores, axis=-1)
+    residual = probs - jax.nn.one_hot(labels, scores.shape[-1], dtype=scores.dtype)
+    grad_h = jnp.matmul(residual, consts["UQ"], precision=_HIGHEST)  # (B, k)
+    if model.layer_norm:  # ∂LN/∂z = (I − h hᵀ)/‖z‖
+        grad_h = (grad_h - h * jnp.sum(h * grad_h, axis=-1, keepdims=True)) / norm
+    delta = (-rate * weights)[:, None] * grad_h  # (B, k): W += Q deltaᵀ E[tokens]
+    z_new = state["Z"] + jnp.matmul(delta.T, consts["gram"][tokens], precision=_HIGHEST)
+    onehot = jax.nn.one_hot(tokens, state["A"].shape[1], dtype=delta.dtype)
+    return {"Z": z_new, "A": state["A"] + jnp.matmul(delta.T, onehot, precision=_HIGHEST)}
+
+
+def token_memory(trained: dict, frozen: dict, state: dict, consts: dict):
+    """W = W₀ + Q A E from the token-space state, (d, d)."""
+    coef = jnp.matmul(consts["Q"], state["A"], precision=_HIGHEST)
+    return trained["W"] + jnp.matmul(coef, frozen["E"], precision=_HIGHEST)
+
+
+def token_wrong_mass(state: dict, consts: dict, targets, probs):
+    """p(x)·1[f(x) ≠ f*(x)] from the token-space state: logits are (UQ) Z (no LN needed)."""
+    scores = jnp.matmul(state["Z"].T, consts["UQ"].T, precision=_HIGHEST)
+    wrong = jnp.argmax(scores, axis=-1) != targets
+    return jnp.where(wrong, probs.astype(scores.dtype), 0.0)

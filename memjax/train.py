@@ -1,0 +1,357 @@
+"""Training: memories learned by SGD, Adam and friends, swept over grids in one call.
+
+Protocol (SPEC §4): a run draws T_max tokens once and makes one pass over them in
+consecutive batches of B (T/B steps), evaluating the exact population error at chosen
+steps — so one run of T_max gives every T of a nested grid, and learning curves come for
+free. Population (full-batch) gradient descent is B = ∞ (`batch_size=None`): every step
+uses all N tokens weighted by p.
+
+Static configuration (`TrainConfig`: N, M, d, B, evaluation steps, model, optimizer) sets
+shapes and code paths; the step-size numbers (`optimizers.StepSize`) and the seeds are
+vmapped arrays inside ONE jitted `lax.scan` over steps, so a grid of seeds × step sizes is
+one compiled program per static configuration. Seed s uses the key fold_in(key, s) (roles
+in `memjax.models`), whatever the chunking, order or extent of the grid; the step size
+does not enter the key, so all step sizes of a seed share data and embeddings.
+
+The matrix model under plain SGD trains in token space (`memjax.models`), at a cost
+independent of d; other models and optimizers train W, E, U directly with `jax.grad`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from memjax import _checks, data, models, optimizers
+from memjax.models import Model
+from memjax.optimizers import Optimizer, StepSize
+
+ROUTES = ("auto", "direct", "tokens")
+TARGET_KINDS = ("mod", "random")
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of runs
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that sets shapes or code paths of a run (hashable, static under jit).
+
+    Attributes:
+      num_inputs: N. num_outputs: M. dim: d.
+      batch_size: B, or None for population gradient descent (B = ∞).
+      eval_steps: distinct steps at which the population error is measured (0: before
+        training); the run makes max(eval_steps) steps.
+      model, optimizer: a `Model` / `Optimizer` or their kind names.
+      targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
+      route: 'direct', 'tokens' (matrix model with plain SGD only) or 'auto' (the cheaper).
+      record: also return the trained parameters at every evaluation step.
+    """
+
+    num_inputs: int
+    num_outputs: int
+    dim: int
+    batch_size: int | None
+    eval_steps: tuple[int, ...]
+    model: Model = Model()
+    optimizer: Optimizer = Optimizer()
+    targets: str = "mod"
+    route: str = "auto"
+    record: bool = False
+
+    def __post_init__(self):
+        fix = functools.partial(object.__setattr__, self)
+        fix("num_inputs", _checks.int_at_least("num_inputs", self.num_inputs, 1))
+        fix("num_outputs", _checks.int_at_least("num_outputs", self.num_outputs, 1))
+        fix("dim", _checks.int_at_least("dim", self.dim, 1))
+        if self.batch_size is not None:
+            fix("batch_size", _checks.int_at_least("batch_size", self.batch_size, 1))
+        steps = _checks.int_tuple("eval_steps", self.eval_steps, 0)
+        fix("eval_steps", tuple(sorted(steps)))
+        fix("model", models.parse(self.model))
+        fix("optimizer", optimizers.parse(self.optimizer))
+        _checks.choice("targets", self.targets, TARGET_KINDS)
+        _checks.choice("route", self.route, ROUTES)
+        if self.route == "tokens" and not self.token_space_exact:
+            _checks.fail("route", self.route, "'direct' or 'auto' unless the model is "
+                         f"'matrix' and the optimizer plain 'sgd' (got model "
+                         f"{self.model.kind!r}, optimizer {self.optimizer.name!r})")
+
+    @property
+    def num_steps(self) -> int:
+        return self.eval_steps[-1]
+
+    @property
+    def token_space_exact(self) -> bool:
+        return self.model.kind == "matrix" and self.optimizer.is_plain_sgd
+
+    @property
+    def resolved_route(self) -> str:
+        if self.route != "auto":
+            return self.route
+        if not self.token_space_exact:
+            return "direct"
+        n, m, d = self.num_inputs, self.num_outputs, self.dim
+        k = models.token_dim(self.model, n, m, d)
+        return "tokens" if k * (n + m) < d * (d + m) else "direct"
+
+    def flops_per_sample(self) -> int:
+        """Multiply-adds ×2 of one sample's forward and backward pass (matmuls only)."""
+        n, m, d = self.num_inputs, self.num_outputs, self.dim
+        if self.resolved_route == "tokens":
+            k = models.token_dim(self.model, n, m, d)
+            return 2 * k * (2 * m + n)
+        if self.model.kind == "exponential":
+            return 2 * 2 * d * m
+        return 2 * (2 * d * d + 2 * d * m)
+
+    def bytes_per_run(self) -> int:
+        """An upper estimate of one run's working memory."""
+        n, m, d = self.num_inputs, self.num_outputs, self.dim
+        batch = n if self.batch_size is None else self.batch_size
+        if self.resolved_route == "tokens":
+            k = models.token_dim(self.model, n, m, d)
+            floats = n * n + 4 * k * n + d * (d + n + m + k) + 4 * batch * (k + m)
+        else:
+            states = 6 if self.optimizer.kind != "sgd" else 4
+            floats = states * (d * d + (n + m) * d) + 6 * batch * (d + m)
+        if self.record:
+            floats += len(self.eval_steps) * (d * d + (n + m) * d)
+        ints = 2 * (self.num_steps * (self.batch_size or 0))
+        return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
+
+
+class RunOutput(NamedTuple):
+    """What a run returns at its evaluation steps: the errors (..., E); whether every
+    parameter was finite (..., E) (a diverged run's NaN logits count as maximal in the
+    argmax, so its error is that of predicting output 0, as in the paper's code); and,
+    with `record=True`, the parameters {'W', 'E', 'U'} with shapes (..., E, ...)."""
+
+    error: jax.Array
+    finite: jax.Array
+    params: dict | None
+
+
+def _segments(eval_steps):
+    """Groups the evaluation steps into (start, count, length): `count` evaluations,
+    each `length` steps after the previous one, starting from step `start`."""
+    groups, previous = [], 0
+    for step in eval_steps:
+        length = step - previous
+        if groups and groups[-1][2] == length and length > 0:
+            start, count, _ = groups[-1]
+            groups[-1] = (start, count + 1, length)
+        else:
+            groups.append((previous, 1, length))
+        previous = step
+    return groups
+
+
+class Draws(NamedTuple):
+    """A seed's random draws: E (N, d), U (M, d), W₀ (d, d), targets (N,), tokens (T,)."""
+
+    input_emb: jax.Array
+    output_emb: jax.Array
+    matrix: jax.Array
+    targets: jax.Array
+    tokens: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawSpec:
+    """The shapes and laws of a seed's draws (static). Configurations that differ only in
+    model, optimizer, layer norm or B share one spec, hence one compiled draw."""
+
+    num_inputs: int
+    num_outputs: int
+    dim: int
+    num_samples: int
+    input_embedding: str
+    output_embedding: str
+    targets: str
+
+
+def draw_spec(config: TrainConfig) -> DrawSpec:
+    samples = 0 if config.batch_size is None else config.num_steps * config.batch_size
+    return DrawSpec(config.num_inputs, config.num_outputs, config.dim, samples,
+                    config.model.input_embedding, config.model.output_embedding,
+                    config.targets)
+
+
+def draw(key, spec: DrawSpec, table) -> Draws:
+    """All the randomness of a run, from its key by role (`memjax.models`): embeddings and
+    W₀, the targets (random map only) and the token stream (first T draws of the seed's
+    stream, the same stream `memjax.sweep` uses)."""
+    n, m = spec.num_inputs, spec.num_outputs
+    emb, out, matrix = models.draw(key, n, m, spec.dim,
+                                   input_embedding=spec.input_embedding,
+                                   output_embedding=spec.output_embedding)
+    if spec.targets == "mod":
+        targets = data.mod_targets(n, m)
+    else:
+        targets = data.random_targets(jax.random.fold_in(key, models.TARGETS), n, m)
+    tokens = data.sample_tokens(jax.random.fold_in(key, models.DATA), table,
+                                spec.num_samples)
+    return Draws(emb, out, matrix, targets, tokens)
+
+
+def run(key, config: TrainConfig, step_size: StepSize, probs, table) -> RunOutput:
+    """One training run (pure; vmap it over keys and step sizes): `train_from(draw(...))`.
+
+    Args:
+      key: the run's key (a seed's key: fold_in(grid_key, seed)).
+      config: static `TrainConfig`.
+      step_size: scalar `StepSize`.
+      probs: (N,) p, for the population error and the population loss.
+      table: the alias table of p (`data.zipf_alias_table`), to draw the token stream.
+    """
+    return train_from(draw(key, draw_spec(config), table), config, step_size, probs)
+
+
+def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
+               probs) -> RunOutput:
+    """One training run from its draws (pure, nothing random)."""
+    n, d = config.num_inputs, config.dim
+    model, batch = config.model, config.batch_size
+    trained, frozen = models.split(model, draws.input_emb, draws.output_emb, draws.matrix)
+    targets = draws.targets
+    if batch is None:
+        stream = None
+        all_tokens = jnp.arange(n, dtype=jnp.int32)
+    else:
+        stream = draws.tokens.reshape(-1, batch)
+    rate = optimizers.schedule(config.optimizer, step_size)
+
+    def batch_of(t, tokens):
+        if tokens is None:  # population: all tokens, weighted by p
+            return all_tokens, targets, probs
+        weights = jnp.full(tokens.shape, 1.0 / batch, probs.dtype)
+        return tokens, targets[tokens], weights
+
+    if config.resolved_route == "tokens":
+        state, consts = models.token_init(model, trained, frozen)
+        scale = optimizers.param_scales(config.optimizer, d)["matrix"]
+
+        def step(state, t, tokens):
+            toks, labels, weights = batch_of(t, tokens)
+            return models.token_step(model, state, consts, toks, labels,
+                                     weights.astype(state["Z"].dtype), rate(t) * scale)
+
+        def measure(state):
+            err = jnp.sum(models.token_wrong_mass(state, consts, targets, probs))
+            params = None
+            if config.record:
+                params = dict(frozen, W=models.token_memory(trained, frozen, state, consts))
+            return err, jnp.all(jnp.isfinite(state["Z"])), params
+    else:
+        tx = optimizers.build(config.optimizer, step_size, d, tuple(trained))
+        state = (trained, tx.init(trained))
+
+        def step(state, t, tokens):
+            params, opt_state = state
+            toks, labels, weights = batch_of(t, tokens)
+            objective = lambda p: models.loss(model, dict(frozen, **p), toks, labels,
+                                              weights)
+            grads = jax.grad(objective)(params)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        def measure(state):
+            params = dict(frozen, **state[0])
+            err = models.error(model, params, targets, probs)
+            finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in state[0].values()]))
+            return err, finite, (params if config.record else None)
+
+    outputs = []
+    for start, count, length in _segments(config.eval_steps):
+        if length == 0:  # evaluation before the first step
+            outputs.append(jax.tree.map(lambda a: a[None], measure(state)))
+            continue
+        steps = jnp.arange(start, start + count * length, dtype=jnp.int32)
+        xs = steps.reshape(count, length)
+        if stream is not None:
+            xs = (xs, stream[start:start + count * length].reshape(count, length, batch))
+        else:
+            xs = (xs, None)
+
+        def segment(state, x):
+            def inner(state, y):
+                return step(state, y[0], y[1]), None
+
+            state, _ = jax.lax.scan(inner, state, x)
+            return state, measure(state)
+
+        state, measured = jax.lax.scan(segment, state, xs)
+        outputs.append(measured)
+    return RunOutput(*jax.tree.map(lambda *a: jnp.concatenate(a), *outputs))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw_seeds(spec: DrawSpec, key, seeds, table) -> Draws:
+    return jax.vmap(lambda s: draw(jax.random.fold_in(key, s), spec, table))(seeds)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _train_chunk(config: TrainConfig, draws, step_size, probs):
+    TRACE_COUNTS[config] += 1  # runs at trace time only
+    return jax.vmap(lambda a, h: train_from(a, config, h, probs))(draws, step_size)
+
+
+def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: float,
+               seeds=None, num_seeds: int = 1, run_chunk: int | None = None,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> RunOutput:
+    """Every (seed, step size) run of one static configuration, vmapped in chunks.
+
+    Args:
+      key: a typed key (`jax.random.key(0)`); seed s uses fold_in(key, s).
+      config: the static `TrainConfig`.
+      step_size: a `StepSize` with G entries (`optimizers.step_sizes([0.1, 1, 10])`), or
+        a number or sequence of step sizes γ.
+      zipf_exponent: α of the input law.
+      seeds: seed indices (default: 0 .. num_seeds−1).
+      run_chunk: runs per compiled call (default: as many as `memory_budget` allows);
+        every chunk has the same size, so one configuration compiles once.
+
+    Returns:
+      `RunOutput` with leading axes (seed, step size): error (S, G, E).
+    """
+    if not isinstance(config, TrainConfig):
+        _checks.fail("config", config, "a memjax.train.TrainConfig")
+    _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
+    if not isinstance(step_size, StepSize):
+        step_size = optimizers.step_sizes(step_size)
+    step_size = StepSize(*(jnp.atleast_1d(a) for a in step_size))
+    if step_size.learning_rate.ndim != 1:
+        _checks.fail("step_size", step_size.learning_rate, "a 1-d batch of step sizes")
+    seeds = (tuple(range(_checks.int_at_least("num_seeds", num_seeds, 1))) if seeds is None
+             else _checks.int_tuple("seeds", seeds, 0))
+    num_sizes = step_size.learning_rate.shape[0]
+    runs = len(seeds) * num_sizes
+    if run_chunk is None:
+        run_chunk = max(1, _checks.int_at_least("memory_budget", memory_budget, 1)
+                        // config.bytes_per_run())
+    run_chunk = min(_checks.int_at_least("run_chunk", run_chunk, 1), runs)
+    num_chunks = -(-runs // run_chunk)
+    run_chunk = -(-runs // num_chunks)  # equal chunks: one compiled shape
+    # Run r is (seed r // G, step size r % G); padding repeats the last run.
+    index = np.minimum(np.arange(num_chunks * run_chunk), runs - 1)
+    size_of = jax.tree.map(lambda a: a[index % num_sizes], step_size)
+    probs = data.zipf_probs(config.num_inputs, zipf_exponent)
+    table = data.zipf_alias_table(config.num_inputs, zipf_exponent)
+    # Draws are made once per seed, in their own program shared by every configuration
+    # with the same shapes (drawing random numbers compiles slowly on CPU).
+    draws = _draw_seeds(draw_spec(config), key, np.asarray(seeds, np.uint32), table)
+    parts = []
+    for c in range(num_chunks):
+        part = slice(c * run_chunk, (c + 1) * run_chunk)
+        chunk = jax.tree.map(lambda a: a[index[part] // num_sizes], draws)
+        out = _train_chunk(config, chunk, jax.tree.map(lambda a: a[part], size_of), probs)
+        parts.append(jax.tree.map(np.asarray, out))
+    out = jax.tree.map(lambda *a: np.concatenate(a)[:runs], *parts)
+    return jax.tree.map(lambda a: a.reshape((len(seeds), num_sizes) + a.shape[1:]), out)
