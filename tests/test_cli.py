@@ -1,0 +1,88 @@
+"""The `memjax` command line: flags mirror the API, files are written, bad input exits 2."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import memjax
+from memjax import cli
+
+
+def test_parse_grid_lists_and_log_spacing():
+    assert cli.parse_grid("10,20,50", integer=True, name="dims") == [10, 20, 50]
+    assert cli.parse_grid("100,1e3,inf", integer=False, name="num-samples") == [
+        100, 1000, math.inf]
+    log = cli.parse_grid("log:10:1000:20", integer=True, name="dims")
+    assert log[0] == 10 and log[-1] == 1000 and log == sorted(set(log)) and len(log) == 20
+    with pytest.raises(SystemExit, match="--dims takes integers"):
+        cli.parse_grid("10,2.5", integer=True, name="dims")
+    with pytest.raises(SystemExit, match="--dims must be comma-separated numbers"):
+        cli.parse_grid("ten", integer=True, name="dims")
+
+
+def test_sweep_command_writes_result_csv_and_plot(tmp_path, capsys):
+    out = tmp_path / "grid.npz"
+    code = cli.main(["sweep", "--num-inputs", "50", "--num-outputs", "3",
+                     "--zipf-exponent", "1.5", "--dims", "4,8", "--num-samples", "10,inf",
+                     "--num-seeds", "3", "--scheme", "population:power=1",
+                     "--scheme", "empirical:power=0,top=d/2", "--out", str(out),
+                     "--csv", str(tmp_path / "grid.csv"), "--plot", str(tmp_path / "g.png"),
+                     "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "empirical(power=0, top=d/2), 10" in printed
+    loaded = memjax.load(out)
+    assert loaded.error.shape == (2, 3, 2, 2)
+    # The command line and the API give the same numbers for the same key.
+    direct = memjax.sweep(memjax_key(0), num_inputs=50, num_outputs=3, zipf_exponent=1.5,
+                          dims=[4, 8], num_samples=[10, math.inf], num_seeds=3,
+                          schemes=["population:power=1", "empirical:power=0,top=d/2"])
+    np.testing.assert_array_equal(loaded.error, direct.error)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["config"]["num_inputs"] == 50 and "jax" in meta["versions"]
+    assert (tmp_path / "grid.csv").read_text().startswith("scheme,seed,num_samples,dim,error")
+    assert (tmp_path / "g.png").stat().st_size > 10_000
+
+
+def memjax_key(seed):
+    import jax
+
+    return jax.random.key(seed)
+
+
+def test_default_schemes_are_population_and_threshold(tmp_path):
+    out = tmp_path / "d.npz"
+    assert cli.main(["sweep", "--num-inputs", "40", "--dims", "4", "--num-seeds", "2",
+                     "--out", str(out), "--no-progress"]) == 0
+    assert memjax.load(out).coords["scheme"] == ["population(power=1)",
+                                                 "threshold(top=d/8)"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--num-inputs", "0"], "num_inputs must be an integer >= 1; got 0"),
+    (["--scheme", "foo"], "scheme must be one of uniform"),
+    (["--scheme", "threshold:top=-3"], "top must be"),
+    (["--zipf-exponent", "-1"], "zipf_exponent must be"),
+    (["--num-samples", "-5"], r"num_samples\[0\] must be"),
+])
+def test_bad_input_exits_with_a_message(tmp_path, capsys, argv, message):
+    code = cli.main(["sweep", "--dims", "4", "--num-seeds", "2", "--out",
+                     str(tmp_path / "x.npz"), "--no-progress"] + argv)
+    assert code == 2
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_reproduce_lists_targets(capsys):
+    assert cli.main(["reproduce", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("thresholded-storage", "schemes-vs-dim", "overflow", "memory-matrices"):
+        assert name in listed
+
+
+def test_reproduce_rejects_unknown_targets(capsys):
+    assert cli.main(["reproduce", "--only", "nope"]) == 2
+    assert "--only names unknown targets ['nope']" in capsys.readouterr().err
