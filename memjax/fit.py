@@ -1,9 +1,11 @@
 """Fits: log-log slopes of scaling laws, with bootstrap confidence intervals over seeds.
 
-The slope is the least-squares line of log(mean over seeds of the error) against log(x),
-fitted on a chosen x range; its confidence interval resamples seeds with replacement
-(explicit jax key), refits, and takes percentiles. `power_law_range` picks the range where
-a curve is in its power-law regime, and `fit_power_law` chains the two.
+`fit_slope` fits the least-squares line of log(seed-mean error) against log(x) on a chosen
+x range, and resamples seeds with replacement (explicit jax key) for a percentile
+confidence interval. `power_law_range` picks the range where a decreasing curve is in
+its power-law regime (off the small-x plateau, above the large-x floor), and
+`fit_power_law` chains the two. This is analysis, not simulation: the arithmetic is numpy
+float64 whatever JAX's default float; only the resampling draws use jax.random.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from memjax import _checks
 
 
 class SlopeFit(NamedTuple):
-    """A fitted power law error ≈ exp(intercept) · x^slope over [x_min, x_max]."""
+    """A fitted power law, mean error ≈ exp(intercept) · x^slope for x in [x_min, x_max].
+
+    `ci_low`, `ci_high` bound the slope's bootstrap percentile interval over seeds;
+    `num_points` is the number of x values the line was fitted on.
+    """
 
     slope: float
     intercept: float
@@ -28,94 +34,175 @@ class SlopeFit(NamedTuple):
     num_points: int
 
 
-def _as_grid(x, errors):
+def _grid(x, errors):
+    """Validated float64 copies: x (K,), errors (num_seeds, K)."""
     x = np.asarray(_checks.array("x", x, ndim=1, kind="f"), np.float64)
-    errors = np.asarray(_checks.array("errors", errors, ndim=2, kind="f"), np.float64)
+    errors = np.asarray(_checks.array("errors", errors, ndim=(1, 2), kind="f"), np.float64)
+    errors = errors.reshape(-1, errors.shape[-1]) if errors.ndim == 2 else errors[None]
     if errors.shape[1] != x.shape[0]:
         raise ValueError(f"errors has {errors.shape[1]} columns but x has {x.shape[0]} "
                          "values; errors must have shape (num_seeds, len(x)).")
-    if not np.all(x > 0) or not np.all(np.isfinite(x)):
-        _checks.fail("x", x.tolist(), "finite positive values (they are log-transformed)")
+    if not (np.all(np.isfinite(x)) and np.all(x > 0)):
+        _checks.fail("x", x.tolist(), "finite and positive (it is log-transformed)")
+    if np.isnan(errors).any():
+        raise ValueError("errors must not contain NaN.")
+    _checks.non_negative("errors", errors)
     return x, errors
 
 
-def _line(log_x, mean):
-    keep = mean > 0
-    if keep.sum() < 2:
-        return np.nan, np.nan
-    slope, intercept = np.polyfit(log_x[keep], np.log(mean[keep]), 1)
-    return slope, intercept
+def _lines(log_x, log_y, use):
+    """Least-squares slopes and intercepts of log_y on log_x over the points in `use`.
+
+    Vectorised over leading axes of log_y / use (..., K); NaN where fewer than two
+    distinct x are used.
+    """
+    count = use.sum(axis=-1)
+    safe = np.maximum(count, 1)
+    x_mean = (use * log_x).sum(axis=-1) / safe
+    y = np.where(use, log_y, 0.0)
+    y_mean = y.sum(axis=-1) / safe
+    dx = np.where(use, log_x - x_mean[..., None], 0.0)
+    spread = (dx**2).sum(axis=-1)
+    ok = (count >= 2) & (spread > 0)
+    slope = np.where(ok, (dx * (y - y_mean[..., None])).sum(axis=-1) / np.where(ok, spread, 1),
+                     np.nan)
+    return slope, np.where(ok, y_mean - slope * x_mean, np.nan)
 
 
 def fit_slope(x, errors, *, key=None, num_boot: int = 1000, level: float = 0.95,
               x_range=None) -> SlopeFit:
-    """Least-squares slope of log(seed-mean error) vs log(x), with a bootstrap CI.
+    """Least-squares slope of log(seed-mean error) against log(x), with a bootstrap CI.
+
+    The line fits log ē(x) = intercept + slope · log x over the x in `x_range` where the
+    seed mean ē is > 0. The CI resamples the seeds with replacement `num_boot` times,
+    refits on the same x (dropping any whose resampled mean is 0), and takes the
+    (1 ± level)/2 percentiles of the slopes.
 
     Args:
       x: (K,) positive grid values (d or T).
-      errors: (num_seeds, K) errors.
-      key: jax key for the bootstrap (default `jax.random.key(0)`: reproducible).
-      num_boot: bootstrap resamples of the seeds.
-      level: confidence level of the percentile interval.
-      x_range: (low, high) inclusive; default all x.
-    """
-    x, errors = _as_grid(x, errors)
-    num_boot = _checks.int_at_least("num_boot", num_boot, 1)
-    if not 0 < level < 1:
-        _checks.fail("level", level, "a number in (0, 1)")
-    low, high = (-np.inf, np.inf) if x_range is None else x_range
-    mean = errors.mean(axis=0)
-    keep = (x >= low) & (x <= high) & (mean > 0)
-    if keep.sum() < 2:
-        raise ValueError(f"fewer than 2 points with positive mean error in x_range "
-                         f"{x_range}; x = {x.tolist()}.")
-    log_x, errors = np.log(x[keep]), errors[:, keep]
-    slope, intercept = _line(log_x, errors.mean(axis=0))
-    key = jax.random.key(0) if key is None else key
-    picks = np.asarray(jax.random.randint(key, (num_boot, errors.shape[0]), 0,
-                                          errors.shape[0]))
-    boots = np.asarray([_line(log_x, errors[p].mean(axis=0))[0] for p in picks])
-    boots = boots[np.isfinite(boots)]
-    tail = 100 * (1 - level) / 2
-    ci_low, ci_high = np.percentile(boots, [tail, 100 - tail]) if boots.size else (
-        np.nan, np.nan)
-    return SlopeFit(float(slope), float(intercept), float(ci_low), float(ci_high),
-                    float(x[keep].min()), float(x[keep].max()), int(keep.sum()))
-
-
-def power_law_range(x, mean_error, *, plateau: float = 0.7, floor: float = 1e-6):
-    """The contiguous x range where a decreasing curve is in its power-law regime.
-
-    Rule (deterministic): sort by x and keep points with error above `floor` (below it the
-    finite-N floor has been reached, errors hit 0). Then drop leading points while the
-    next point is still above `plateau` × the first kept error (the W = 0 or
-    small-capacity plateau), and drop trailing points that no longer fall (error ≥ the
-    previous point's: the curve has flattened). At least two points always remain.
+      errors: (num_seeds, K) errors, one row per seed ((K,) is one seed: then the CI is
+        the point estimate).
+      key: jax key for the resampling; default `jax.random.key(0)`, so results repeat.
+      num_boot: number of bootstrap resamples, >= 1.
+      level: confidence level of the percentile interval, in (0, 1).
+      x_range: (low, high), inclusive; None (or a None bound) means unbounded.
 
     Returns:
-      (x_min, x_max).
+      A `SlopeFit` of Python floats and an int.
+
+    Raises:
+      ValueError: bad shapes or values, or fewer than two usable points.
     """
-    x = np.asarray(x, np.float64)
-    mean = np.asarray(mean_error, np.float64)
+    x, errors = _grid(x, errors)
+    num_boot = _checks.int_at_least("num_boot", num_boot, 1)
+    if not 0 < level < 1:
+        _checks.fail("level", level, "a number strictly between 0 and 1")
+    low, high = _bounds(x_range)
+    mean = errors.mean(axis=0)
+    usable = (x >= low) & (x <= high) & (mean > 0)
+    if np.unique(x[usable]).size < 2:
+        raise ValueError(
+                f"fit_slope needs at least 2 distinct x in x_range={x_range} with a positive "
+                f"mean error; got x={x.tolist()}, mean error={mean.tolist()}.")
+    x, errors, mean = x[usable], errors[:, usable], mean[usable]
+    log_x = np.log(x)
+    slope, intercept = _lines(log_x, np.log(mean), np.ones(mean.shape, bool))
+
+    key = jax.random.key(0) if key is None else key
+    num_seeds = errors.shape[0]
+    # Threefry compiles once per shape (seconds on a CPU): pad the seed axis to a power of
+    # two so that a few shapes serve every call.
+    width = 1 << (num_seeds - 1).bit_length()
+    picks = np.asarray(jax.random.randint(key, (num_boot, width), 0, num_seeds))[:, :num_seeds]
+    counts = np.zeros((num_boot, num_seeds))
+    np.add.at(counts, (np.arange(num_boot)[:, None], picks), 1.0)
+    boot_mean = counts @ errors / num_seeds  # (num_boot, K)
+    positive = boot_mean > 0
+    boot_slopes, _ = _lines(log_x, np.log(np.where(positive, boot_mean, 1.0)), positive)
+    boot_slopes = boot_slopes[np.isfinite(boot_slopes)]
+    if boot_slopes.size:
+        ci_low, ci_high = np.quantile(boot_slopes, [(1 - level) / 2, (1 + level) / 2])
+    else:  # every resample lost all but one point: no interval to report
+        ci_low = ci_high = np.nan
+    return SlopeFit(float(slope), float(intercept), float(ci_low), float(ci_high),
+                    float(x.min()), float(x.max()), int(x.size))
+
+
+def _bounds(x_range):
+    if x_range is None:
+        return -np.inf, np.inf
+    try:
+        low, high = x_range
+    except (TypeError, ValueError):
+        _checks.fail("x_range", x_range, "None or a pair (low, high)")
+    low = -np.inf if low is None else float(low)
+    high = np.inf if high is None else float(high)
+    if np.isnan(low) or np.isnan(high) or low > high:
+        _checks.fail("x_range", x_range, "a pair (low, high) with low <= high")
+    return low, high
+
+
+def power_law_range(x, mean_error, *, plateau: float = 0.9, floor: float = 0.0):
+    """The contiguous x range where a decreasing curve is in its power-law regime.
+
+    Rule, on the points sorted by x:
+      1. Plateau (small x, W ≈ 0 or chance level): drop every point up to the maximum of
+         the curve and the run after it that stays >= `plateau` × that maximum.
+      2. Floor (large x, error ≈ 0 or a finite-N/finite-T floor): end before the first
+         remaining point with error <= `floor`.
+      3. Flattening: end at the lowest remaining point (the first, if tied): later
+         points go no lower, so the curve has levelled off or turned up.
+    Two points must remain.
+
+    Args:
+      x: (K,) distinct positive grid values.
+      mean_error: (K,) seed-mean errors.
+      plateau: fraction of the maximum in (0, 1]: points at or above it are the plateau.
+      floor: errors at or below it are the floor (default 0: exact zeros).
+
+    Returns:
+      (x_min, x_max), the inclusive range to pass to `fit_slope`.
+
+    Raises:
+      ValueError: bad input, or fewer than two points left by the rule.
+    """
+    x, errors = _grid(x, mean_error)
+    mean = errors[0] if errors.shape[0] == 1 else None
+    if mean is None:
+        _checks.fail("mean_error", errors, "a 1-D array of seed means, one per x")
+    if not 0 < plateau <= 1:
+        _checks.fail("plateau", plateau, "a fraction in (0, 1]")
+    _checks.real_at_least("floor", floor, 0.0)
     order = np.argsort(x)
     x, mean = x[order], mean[order]
-    valid = np.nonzero(mean > floor)[0]
-    if valid.size < 2:
-        raise ValueError("fewer than 2 points above the floor; cannot pick a range.")
-    start, stop = valid[0], valid[-1]
-    # Plateau: skip leading points until the curve has fallen below plateau × its start.
-    while stop - start > 1 and mean[start + 1] > plateau * mean[valid[0]]:
+    if np.any(np.diff(x) == 0):
+        _checks.fail("x", x.tolist(), "distinct values")
+    peak = int(np.argmax(mean))
+    start = peak
+    while start < len(x) and mean[start] >= plateau * mean[peak]:
         start += 1
-    # Floor: skip trailing points that no longer decrease.
-    while stop - start > 1 and (mean[stop] >= mean[stop - 1] or mean[stop] <= floor):
-        stop -= 1
+    stop = start
+    while stop < len(x) and mean[stop] > floor:
+        stop += 1
+    if stop > start:  # end at the minimum of what is left above the floor
+        stop = start + int(np.argmin(mean[start:stop]))
+    else:
+        stop = start - 1
+    if stop - start < 1:
+        raise ValueError(
+                f"no power-law range with 2 points: after the plateau (>= {plateau} × max) "
+                f"and the floor (<= {floor}) rules, x = {x.tolist()}, "
+                f"mean error = {mean.tolist()} leaves {max(stop - start + 1, 0)} point(s).")
     return float(x[start]), float(x[stop])
 
 
 def fit_power_law(x, errors, *, key=None, num_boot: int = 1000, level: float = 0.95,
-                  plateau: float = 0.7, floor: float = 1e-6) -> SlopeFit:
-    """`power_law_range` on the seed mean, then `fit_slope` on that range."""
-    x_arr, errors_arr = _as_grid(x, errors)
-    x_range = power_law_range(x_arr, errors_arr.mean(axis=0), plateau=plateau, floor=floor)
-    return fit_slope(x_arr, errors_arr, key=key, num_boot=num_boot, level=level,
-                     x_range=x_range)
+                  plateau: float = 0.9, floor: float = 0.0) -> SlopeFit:
+    """`power_law_range` on the seed mean, then `fit_slope` on that range.
+
+    The returned `SlopeFit`'s x_min, x_max and num_points say which range was used.
+    Arguments as in `fit_slope` and `power_law_range`.
+    """
+    x, errors = _grid(x, errors)
+    x_range = power_law_range(x, errors.mean(axis=0), plateau=plateau, floor=floor)
+    return fit_slope(x, errors, key=key, num_boot=num_boot, level=level, x_range=x_range)
