@@ -175,7 +175,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
           output_embedding: str = "sphere", targets: str = "mod", nested: bool = True,
           progress: bool = False, seed_chunk: int | None = None,
           memory_budget: int = DEFAULT_MEMORY_BUDGET, route: str = "auto",
-          token_chunk: int | None = None) -> SweepResult:
+          token_chunk: int | None = None, devices=None) -> SweepResult:
     """The exact population error at every (scheme, seed, T, d) of a grid.
 
     Args:
@@ -196,6 +196,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       route: 'tokens', 'gram' or 'matrix' (see `memjax._nested`); 'auto' picks the
         cheapest by multiply-add count.
       token_chunk: tokens scored at once (default: automatic).
+      devices: devices to shard each chunk's seeds over (default: all local devices of
+        the default backend); each seed's result is the same on any number of devices.
 
     Returns:
       A `SweepResult` whose `.error` has dims ("scheme", "seed", "num_samples", "dim").
@@ -224,19 +226,28 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     if seed_chunk is None:
         seed_chunk = max(1, memory_budget // config.bytes_per_seed())
     seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
-    # Equal chunks (the last padded with extra seeds, discarded) keep one compiled shape.
+    devices = list(jax.local_devices() if devices is None else devices)
+    if not devices:
+        _checks.fail("devices", devices, "a non-empty sequence of jax devices")
+    # Equal chunks (the last padded with extra seeds, discarded) keep one compiled shape;
+    # each chunk splits evenly over the devices.
     num_chunks = -(-len(seeds) // seed_chunk)
     seed_chunk = -(-len(seeds) // num_chunks)
+    seed_chunk = -(-seed_chunk // len(devices)) * len(devices)
     padded = np.concatenate([np.asarray(seeds, np.uint32), np.arange(
         num_chunks * seed_chunk - len(seeds), dtype=np.uint32) + max(seeds) + 1])
 
-    probs = data.zipf_probs(num_inputs, zipf_exponent)
-    table = data.zipf_alias_table(num_inputs, zipf_exponent)
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("seed",))
+    by_seed = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    probs, table, key = jax.device_put(
+        (data.zipf_probs(num_inputs, zipf_exponent),
+         data.zipf_alias_table(num_inputs, zipf_exponent), key), replicated)
     chunks = []
     bar = _progress(num_chunks, progress)
     for c in range(num_chunks):
-        part = _chunk_errors(config, key, padded[c * seed_chunk:(c + 1) * seed_chunk],
-                             probs, table)
+        part_seeds = jax.device_put(padded[c * seed_chunk:(c + 1) * seed_chunk], by_seed)
+        part = _chunk_errors(config, key, part_seeds, probs, table)
         chunks.append(np.asarray(part))
         bar.update(1)
     bar.close()
@@ -253,7 +264,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                 "zipf_exponent": float(zipf_exponent),
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
                 "targets": targets, "nested": bool(nested), "route": config.resolved_route,
-                "key": _key_description(key)})
+                "key": _key_description(key), "num_devices": len(devices)})
 
 
 def _progress(total, enabled):
