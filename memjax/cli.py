@@ -1,4 +1,4 @@
-"""The `memjax` command line: `memjax sweep ...` and `memjax reproduce ...`.
+"""The `memjax` command line: `memjax sweep`, `memjax reproduce` and `memjax merge`.
 
 Flags mirror the argument names of `memjax.sweep` with dashes. Lists are comma-separated
 (`--dims 10,20,50`, `--num-samples 100,1000,inf`) or log-spaced (`--dims log:10:1000:20`,
@@ -85,6 +85,10 @@ def add_sweep_parser(subparsers):
     p.add_argument("--key", type=int, default=0, help="the random key's seed (default 0)")
     p.add_argument("--seed-chunk", type=int, default=None, help="seeds per compiled call")
     p.add_argument("--route", default="auto", help="auto, tokens, gram or matrix")
+    p.add_argument("--shard-index", type=int, default=0,
+                   help="run only seeds s with s %% num-shards == shard-index")
+    p.add_argument("--num-shards", type=int, default=1,
+                   help="split the seeds over this many processes (see `memjax merge`)")
     p.add_argument("--out", default="results/sweep.npz",
                    help="result file (.npz + .json sidecar; default results/sweep.npz)")
     p.add_argument("--csv", default=None, help="also write a tidy CSV here")
@@ -103,7 +107,8 @@ def run_sweep(args):
         zipf_exponent=args.zipf_exponent,
         dims=parse_grid(args.dims, integer=True, name="dims"),
         num_samples=parse_grid(args.num_samples, integer=False, name="num-samples"),
-        schemes=args.schemes or list(DEFAULT_SCHEMES), num_seeds=args.num_seeds,
+        schemes=args.schemes or list(DEFAULT_SCHEMES),
+        seeds=shard_seeds(args.num_seeds, args.shard_index, args.num_shards),
         input_embedding=args.input_embedding, output_embedding=args.output_embedding,
         targets=args.targets, nested=not args.independent, route=args.route,
         seed_chunk=args.seed_chunk, progress=not args.no_progress)
@@ -114,6 +119,41 @@ def run_sweep(args):
         print(f"wrote {result.to_csv(args.csv)}")
     if args.plot:
         print(f"wrote {plot_sweep(result, args.plot)}")
+
+
+def shard_seeds(num_seeds, shard_index, num_shards) -> list[int]:
+    """Seeds s < num_seeds with s % num_shards == shard_index (a disjoint slice)."""
+    if num_shards < 1:
+        raise ValueError(f"--num-shards must be an integer >= 1; got {num_shards}.")
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"--shard-index must be in [0, {num_shards}); got {shard_index}.")
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds must be an integer >= 1; got {num_seeds}.")
+    seeds = list(range(shard_index, num_seeds, num_shards))
+    if not seeds:
+        raise ValueError(f"shard {shard_index} of {num_shards} has no seeds: "
+                         f"num_seeds is only {num_seeds}.")
+    return seeds
+
+
+def add_merge_parser(subparsers):
+    p = subparsers.add_parser("merge", help="combine sweep results of disjoint seed shards",
+                              description="Combine the result files of `memjax sweep "
+                              "--shard-index i --num-shards n` runs into one file.")
+    p.add_argument("parts", nargs="+", help="result files (.npz) to merge")
+    p.add_argument("--out", required=True, help="merged result file (.npz + .json)")
+    p.add_argument("--csv", default=None, help="also write a tidy CSV here")
+    p.set_defaults(run=run_merge)
+
+
+def run_merge(args):
+    from memjax import results
+
+    merged = results.merge(args.parts)
+    path = merged.save(args.out)
+    print(f"merged {len(args.parts)} parts, {merged.error.shape[1]} seeds: wrote {path}")
+    if args.csv:
+        print(f"wrote {merged.to_csv(args.csv)}")
 
 
 def summary(result) -> str:
@@ -235,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_sweep_parser(subparsers)
     add_reproduce_parser(subparsers)
+    add_merge_parser(subparsers)
     return parser
 
 

@@ -120,6 +120,36 @@ def load(path) -> SweepResult:
                            dims=dims)
 
 
+def merge(parts) -> SweepResult:
+    """Combines results computed on disjoint seed shards of one grid (e.g. a SLURM array
+    of `memjax sweep --shard-index i --num-shards n`) into one, seeds in increasing order.
+
+    Seed s always uses fold_in(key, s), so the merge equals the one-process result bit
+    for bit. Parts must agree on every coordinate but the seeds, and on the configuration.
+    """
+    parts = [load(p) if not isinstance(p, SweepResult) else p for p in parts]
+    if not parts:
+        raise ValueError("merge needs at least one result.")
+    first = parts[0]
+    seed_axis = first.axis("seed")
+    same = lambda cfg: {k: v for k, v in cfg.items() if k != "num_devices"}
+    for i, part in enumerate(parts[1:], start=1):
+        if part.dims != first.dims or same(part.config) != same(first.config):
+            raise ValueError(f"part {i} has a different configuration from part 0: "
+                             f"{same(part.config)} vs {same(first.config)}.")
+        for dim in first.dims:
+            if dim != "seed" and list(part.coords[dim]) != list(first.coords[dim]):
+                raise ValueError(f"part {i} has different {dim} coordinates from part 0.")
+    seeds = np.concatenate([np.asarray(p.coords["seed"]) for p in parts])
+    if len(set(seeds.tolist())) != len(seeds):
+        raise ValueError("the parts share seeds; shards must be disjoint.")
+    order = np.argsort(seeds, kind="stable")
+    error = np.concatenate([p.error for p in parts], axis=seed_axis)
+    return SweepResult(error=np.take(error, order, axis=seed_axis),
+                       coords={**first.coords, "seed": seeds[order]},
+                       config=first.config, dims=first.dims)
+
+
 def _jsonable(values):
     out = []
     for v in np.asarray(values).tolist():

@@ -86,3 +86,34 @@ def test_reproduce_lists_targets(capsys):
 def test_reproduce_rejects_unknown_targets(capsys):
     assert cli.main(["reproduce", "--only", "nope"]) == 2
     assert "--only names unknown targets ['nope']" in capsys.readouterr().err
+
+
+def test_sharded_runs_merge_to_the_one_process_result(tmp_path):
+    common = ["sweep", "--num-inputs", "40", "--dims", "4,8", "--num-samples", "5,inf",
+              "--num-seeds", "7", "--scheme", "empirical:power=0", "--no-progress"]
+    assert cli.main(common + ["--out", str(tmp_path / "all.npz")]) == 0
+    for i in range(3):
+        assert cli.main(common + ["--shard-index", str(i), "--num-shards", "3", "--out",
+                                  str(tmp_path / f"part{i}.npz")]) == 0
+    assert list(memjax.load(tmp_path / "part1.npz").coords["seed"]) == [1, 4]
+    parts = [str(tmp_path / f"part{i}.npz") for i in (2, 0, 1)]
+    assert cli.main(["merge", *parts, "--out", str(tmp_path / "merged.npz")]) == 0
+    merged, whole = memjax.load(tmp_path / "merged.npz"), memjax.load(tmp_path / "all.npz")
+    np.testing.assert_array_equal(merged.coords["seed"], np.arange(7))
+    np.testing.assert_array_equal(merged.error, whole.error)
+
+
+def test_merge_rejects_overlapping_or_mismatched_parts(tmp_path, capsys):
+    base = ["sweep", "--num-inputs", "40", "--dims", "4", "--num-seeds", "2",
+            "--no-progress"]
+    cli.main(base + ["--out", str(tmp_path / "a.npz")])
+    cli.main(base + ["--zipf-exponent", "1.5", "--out", str(tmp_path / "b.npz")])
+    assert cli.main(["merge", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"),
+                     "--out", str(tmp_path / "m.npz")]) == 2
+    assert "the parts share seeds" in capsys.readouterr().err
+    assert cli.main(["merge", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"),
+                     "--out", str(tmp_path / "m.npz")]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert cli.main(base + ["--shard-index", "2", "--num-shards", "2", "--out",
+                            str(tmp_path / "c.npz")]) == 2
+    assert "--shard-index must be in [0, 2); got 2" in capsys.readouterr().err
