@@ -202,6 +202,22 @@ def test_sampled_tail_mass_matches_its_probability(zipf_stream, tail_start):
     assert abs(observed - num_samples * mass) <= 5 * sigma, (observed, num_samples * mass)
 
 
+def test_sampled_tail_mass_is_not_piled_on_few_tokens(zipf_stream):
+    # An inverse CDF in float32 has flat steps in the tail and piles each flat run's mass
+    # on one token: the tail mass stays right but repeats of the same token soar. The
+    # number of ordered pairs of equal draws, C = Σ_x n_x(n_x - 1), has mean
+    # T(T-1) Σ_x p(x)²; with n_x ≈ Poisson(λ_x = T p(x)) (the tail's mass is ~1e-4, so the
+    # multinomial's correlations are negligible) Var C = Σ_x (4 λ_x³ + 2 λ_x²).
+    tokens, probs = zipf_stream
+    num_samples, tail = tokens.shape[0], probs[3000:]
+    counts = np.bincount(tokens, minlength=probs.shape[0])[3000:].astype(np.float64)
+    pairs = (counts * (counts - 1)).sum()
+    rate = num_samples * tail
+    sigma = math.sqrt((4 * rate**3 + 2 * rate**2).sum())
+    expected = num_samples * (num_samples - 1) * (tail**2).sum()
+    assert abs(pairs - expected) <= 5 * sigma, (pairs, expected, sigma)
+
+
 def test_sample_tokens_prefix_is_the_same_for_every_stream_length():
     table = data.zipf_alias_table(100, 1.5)
     key = jax.random.key(3)

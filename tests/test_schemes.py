@@ -134,6 +134,26 @@ def test_weights_have_the_dtype_of_probs():
         assert got.shape == (4,) and got.dtype == jnp.asarray(PROBS).dtype, scheme.name
 
 
+@pytest.mark.parametrize("scheme", [
+        schemes.uniform(), schemes.population(0.5), schemes.threshold("d/8"),
+        schemes.empirical(0.0, "d/8"), schemes.empirical(1.0),
+        schemes.custom([1, 2, 3, 4]), schemes.custom(lambda f, p, d: f * d + p)],
+        ids=lambda s: s.name)
+def test_weight_grid_equals_weights_at_each_dim_and_sample_size(scheme, assert_close):
+    sizes = (8, INF, 0, 5)
+    counts = np.array([COUNTS, [0, 0, 0, 0], [1, 3, 0, 1]])  # finite sizes, in order
+    dims = (8, 16, 24)
+    freqs = schemes.frequencies(jnp.asarray(counts), sizes, jnp.asarray(PROBS))
+    grid = np.asarray(scheme.weight_grid(freqs, jnp.asarray(PROBS), dims))
+    rows = iter(counts)
+    per_size = [None if math.isinf(t) else next(rows) for t in sizes]
+    assert grid.shape == (len(dims), len(sizes) if scheme.uses_data else 1, 4)
+    for i, dim in enumerate(dims):
+        for k, (size, row) in enumerate(zip(sizes, per_size)):
+            expected = weights(scheme, row, size, dim=dim)
+            assert_close(grid[i, k if scheme.uses_data else 0], expected)
+
+
 # --- custom schemes --------------------------------------------------------------------
 
 def test_custom_fixed_vector_is_returned_as_is():
