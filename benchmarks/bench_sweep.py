@@ -94,7 +94,7 @@ def run_numpy(name: str, loop_seeds: int) -> dict:
     import memjax
 
     grid = GRIDS[name]
-    probs = np.asarray(memjax.zipf_probs(grid["num_inputs"], grid["zipf_exponent"]),
+    probs = np.array(memjax.zipf_probs(grid["num_inputs"], grid["zipf_exponent"]),
                        np.float64)
     probs /= probs.sum()
     start = time.perf_counter()

@@ -36,7 +36,7 @@ from memjax import fit, plot, schemes, theory
 
 SMOKE = os.environ.get("MEMJAX_SMOKE") == "1"
 NUM_SEEDS = 4 if SMOKE else 100
-DIMS = [10, 30, 100] if SMOKE else np.unique(np.round(np.logspace(1, 3, 20))).astype(int)
+DIMS = [10, 30, 100, 300, 1000] if SMOKE else np.unique(np.round(np.logspace(1, 3, 20))).astype(int)
 
 # %% [markdown]
 # One call sweeps every scheme, seed and d. Seeds share nothing; each d reuses the first d

@@ -88,7 +88,7 @@ def test_each_point_equals_a_float64_brute_force_from_the_same_draws(nested):
     result = small(num_seeds=2, seeds=(3, 1), nested=nested,
                    input_embedding="sphere", output_embedding="gaussian")
     n, m = SMALL["num_inputs"], SMALL["num_outputs"]
-    probs = np.asarray(data.zipf_probs(n, SMALL["zipf_exponent"]), np.float64)
+    probs = np.array(data.zipf_probs(n, SMALL["zipf_exponent"]), np.float64)  # a copy
     probs /= probs.sum()
     targets = np.arange(n) % m
     checked = 0
