@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memjax import _checks
+from memjax._random import fast_bits
 
 # Draws are made in blocks keyed by block index, so the first T draws do not depend on
 # how long the stream is (a grid point's data does not depend on the grid's extent).
@@ -47,6 +48,7 @@ def mod_targets(num_inputs: int, num_outputs: int) -> jax.Array:
     return jnp.arange(num_inputs, dtype=jnp.int32) % num_outputs
 
 
+@fast_bits
 def random_targets(key: jax.Array, num_inputs: int, num_outputs: int) -> jax.Array:
     """A uniformly random target map f*: [N] -> [M] drawn from `key`, shape (N,)."""
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
@@ -109,6 +111,7 @@ def zipf_alias_table(num_inputs: int, zipf_exponent: float) -> AliasTable:
     return alias_table(np.exp(logits - logits.max()))
 
 
+@fast_bits
 def sample_tokens(key: jax.Array, table: AliasTable, num_samples: int) -> jax.Array:
     """A stream of T i.i.d. tokens from the law of `table`, shape (T,), int32.
 

@@ -16,10 +16,12 @@ import jax
 import jax.numpy as jnp
 
 from memjax import _checks
+from memjax._random import fast_bits
 
 KINDS = ("gaussian", "sphere")
 
 
+@fast_bits
 def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
     """The transpose of `draw_base`, (max_dim, num_vectors): row k is coordinate k of
     every vector, so the first d rows (a contiguous prefix) are the d-dim draw."""
