@@ -1,7 +1,10 @@
 """memjax: a vectorised JAX simulator of associative memories and their scaling laws.
 
-The data flow is sample → embed → store → retrieve → score → sweep:
-`memjax.data`, `memjax.embeddings`, `memjax.schemes`, `memjax.retrieval`, `memjax.sweep`.
+The data flow is sample → embed → store → retrieve → score → sweep → fit/plot:
+`memjax.data`, `memjax.embeddings`, `memjax.schemes`, `memjax.retrieval`, `memjax.grid`
+(`memjax.sweep`), then `memjax.theory`, `memjax.fit`, `memjax.plot`, `memjax.paper`.
+Learned memories: `memjax.models`, `memjax.optimizers`, `memjax.train`,
+`memjax.train_grid` (`memjax.train_sweep`), `memjax.dynamics`.
 Notation: N = num_inputs, M = num_outputs, d = dim, T = num_samples, α = zipf_exponent,
 ρ = power, P = top.
 """
@@ -11,11 +14,17 @@ __version__ = "0.1.0"
 from memjax import data, embeddings, retrieval, schemes
 from memjax.data import mod_targets, random_targets, zipf_probs
 from memjax.retrieval import error, head_tail_error, margins, memory, predictions, scores
-from memjax.results import SweepResult, load
+from memjax.results import SweepResult, load, merge
 from memjax.grid import sweep
 
 __all__ = [
-    "SweepResult", "data", "embeddings", "error", "head_tail_error", "load", "margins",
+    "SweepResult", "data", "embeddings", "error", "head_tail_error", "load", "margins", "merge",
     "memory", "mod_targets", "predictions", "random_targets", "retrieval", "schemes",
     "scores", "sweep", "zipf_probs",
 ]
+from memjax.models import Model
+from memjax.optimizers import Optimizer, StepSize, step_sizes
+from memjax.train import RunOutput, TrainConfig, train_runs
+from memjax.train_grid import train_sweep
+__all__ += ["Model", "Optimizer", "RunOutput", "StepSize", "TrainConfig", "step_sizes"]
+__all__ += ["train_runs", "train_sweep"]

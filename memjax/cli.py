@@ -197,9 +197,11 @@ def plot_sweep(result, path) -> pathlib.Path:
 
 def reproduction_targets() -> dict:
     """Every reproduction target by name, with whether it runs by default."""
-    from memjax import paper
+    from memjax import paper, paper_train
 
     targets = {name: (fn, True) for name, fn in paper.TARGETS.items()}
+    targets.update({name: (fn, name not in paper_train.DEFAULT_OFF)
+                    for name, fn in paper_train.TARGETS.items()})
     return targets
 
 

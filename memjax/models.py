@@ -24,8 +24,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from memjax import _checks, embeddings, retrieval
+from memjax._random import fast_bits
 
 KINDS = ("matrix", "learnable", "exponential")
 INITS = ("gaussian", "zero")
@@ -70,6 +72,7 @@ def parse(model) -> Model:
     return model if isinstance(model, Model) else Model(kind=model)
 
 
+@fast_bits  # the same threefry layout as every other memjax draw
 def draw(key, num_inputs: int, num_outputs: int, dim: int, *,
          input_embedding: str = "gaussian", output_embedding: str = "gaussian"):
     """A run's random arrays (E (N, d), U (M, d), W₀ (d, d) with N(0, 1/d) entries).
@@ -127,16 +130,11 @@ def logits(model: Model, params: dict, tokens):
 def loss(model: Model, params: dict, tokens, labels, weights=None):
     """Cross-entropy: mean over the batch, or Σ weights·CE when weights are given
     (weights = p over all tokens gives the population loss)."""
-    losses = optax_ce(logits(model, params, tokens), labels)
+    losses = optax.softmax_cross_entropy_with_integer_labels(
+        logits(model, params, tokens), labels)
     if weights is None:
         return jnp.mean(losses)
     return jnp.sum(weights * losses)
-
-
-def optax_ce(logits_, labels):
-    import optax
-
-    return optax.softmax_cross_entropy_with_integer_labels(logits_, labels)
 
 
 def wrong_mass(model: Model, params: dict, targets, probs):
@@ -160,10 +158,12 @@ def error(model: Model, params: dict, targets, probs):
 # An SGD step adds Σ_i δ_i e_{x_i}ᵀ to W, with δ_i = ∂loss/∂z_i for z = W e_x. Every z_x
 # and every δ lies in a fixed subspace V of R^d: span(Uᵀ) without LN (only U z is read;
 # z's part outside span(Uᵀ) never matters), and span(Uᵀ, W₀Eᵀ) with LN (δ then also
-# points along z). With Q (d × k) an orthonormal basis of V, the state is Z = Qᵀ W Eᵀ
-# (k × N) and W = W₀ + Q A E; a step costs ~2Bk(M + N) instead of ~2Bd(d + M) and never
-# touches a d × d array. Exact in exact arithmetic; Adam, sign or normalised updates act
-# entrywise on W and leave V, so they never use it.
+# points along z). With Q (d × k) an orthonormal basis of V, the state is Z = E Wᵀ Q
+# (N × k, row x = Qᵀ W e_x) and W = W₀ + Q Aᵀ E; a step costs ~2Bk(M + N) instead of
+# ~2Bd(d + M) and never touches a d × d array. Exact in exact arithmetic; Adam, sign or
+# normalised updates act entrywise on W and leave V, so they never use it.
+# (Rows, not columns, are gathered: XLA then emits the same code batched or not, so
+# vmapped runs are bit-identical to single ones.)
 
 
 def token_dim(model: Model, num_inputs: int, num_outputs: int, dim: int) -> int:
@@ -173,7 +173,8 @@ def token_dim(model: Model, num_inputs: int, num_outputs: int, dim: int) -> int:
 
 
 def token_init(model: Model, trained: dict, frozen: dict):
-    """Token-space state (Z, A) and constants (Q, UQ, G_E) of the matrix model."""
+    """Token-space state {Z, A} (N × k each) and constants {Q, UQ, gram} of the matrix
+    model (gram = E Eᵀ, N × N)."""
     w0, emb, out = trained["W"], frozen["E"], frozen["U"]
     basis = out.T
     if model.layer_norm and model.init != "zero":
@@ -184,15 +185,15 @@ def token_init(model: Model, trained: dict, frozen: dict):
     consts = {"Q": q, "UQ": jnp.matmul(out, q, precision=_HIGHEST),
               "gram": jnp.matmul(emb, emb.T, precision=_HIGHEST)}
     if model.init == "zero":
-        z = jnp.zeros((k, num_inputs), emb.dtype)
+        z = jnp.zeros((num_inputs, k), emb.dtype)
     else:
-        z = jnp.matmul(jnp.matmul(q.T, w0, precision=_HIGHEST), emb.T, precision=_HIGHEST)
+        z = jnp.matmul(emb, jnp.matmul(w0.T, q, precision=_HIGHEST), precision=_HIGHEST)
     return {"Z": z, "A": jnp.zeros_like(z)}, consts
 
 
 def token_step(model: Model, state: dict, consts: dict, tokens, labels, weights, rate):
     """One SGD step with step size `rate` on tokens (B,) with per-sample weights (B,)."""
-    z = state["Z"][:, tokens].T  # (B, k)
+    z = state["Z"][tokens]  # (B, k)
     if model.layer_norm:
         norm = jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True) + LN_EPS)
         h = z / norm
@@ -205,19 +206,20 @@ def token_step(model: Model, state: dict, consts: dict, tokens, labels, weights,
     if model.layer_norm:  # ∂LN/∂z = (I − h hᵀ)/‖z‖
         grad_h = (grad_h - h * jnp.sum(h * grad_h, axis=-1, keepdims=True)) / norm
     delta = (-rate * weights)[:, None] * grad_h  # (B, k): W += Q deltaᵀ E[tokens]
-    z_new = state["Z"] + jnp.matmul(delta.T, consts["gram"][tokens], precision=_HIGHEST)
-    onehot = jax.nn.one_hot(tokens, state["A"].shape[1], dtype=delta.dtype)
-    return {"Z": z_new, "A": state["A"] + jnp.matmul(delta.T, onehot, precision=_HIGHEST)}
+    onehot = jax.nn.one_hot(tokens, state["Z"].shape[0], dtype=delta.dtype)
+    spread = lambda rows: jnp.einsum("bn,bk->nk", rows, delta, precision=_HIGHEST)
+    return {"Z": state["Z"] + spread(consts["gram"][tokens]),
+            "A": state["A"] + spread(onehot)}
 
 
 def token_memory(trained: dict, frozen: dict, state: dict, consts: dict):
-    """W = W₀ + Q A E from the token-space state, (d, d)."""
-    coef = jnp.matmul(consts["Q"], state["A"], precision=_HIGHEST)
-    return trained["W"] + jnp.matmul(coef, frozen["E"], precision=_HIGHEST)
+    """W = W₀ + Q Aᵀ E from the token-space state, (d, d)."""
+    coef = jnp.matmul(state["A"], consts["Q"].T, precision=_HIGHEST)  # (N, d)
+    return trained["W"] + jnp.einsum("nd,ne->de", coef, frozen["E"], precision=_HIGHEST)
 
 
 def token_wrong_mass(state: dict, consts: dict, targets, probs):
-    """p(x)·1[f(x) ≠ f*(x)] from the token-space state: logits are (UQ) Z (no LN needed)."""
-    scores = jnp.matmul(state["Z"].T, consts["UQ"].T, precision=_HIGHEST)
+    """p(x)·1[f(x) ≠ f*(x)] from the token-space state: logits are Z (UQ)ᵀ (no LN needed)."""
+    scores = jnp.matmul(state["Z"], consts["UQ"].T, precision=_HIGHEST)
     wrong = jnp.argmax(scores, axis=-1) != targets
     return jnp.where(wrong, probs.astype(scores.dtype), 0.0)

@@ -115,7 +115,9 @@ def load(path) -> SweepResult:
     with np.load(path) as arrays:
         dims = tuple(meta["dims"])
         coords = {d: arrays[f"coord_{d}"] for d in dims}
-        coords["scheme"] = [str(s) for s in coords["scheme"]]
+        # Text coordinates (scheme names, ...) come back as Python strings.
+        coords.update({d: [str(v) for v in c] for d, c in coords.items()
+                       if c.dtype.kind in "US"})
         return SweepResult(error=arrays["error"], coords=coords, config=meta["config"],
                            dims=dims)
 

@@ -1,4 +1,4 @@
-"""Training: memories learned by SGD, Adam and friends, swept over grids in one call.
+"""Training: memories learned by SGD, Adam and friends (grids: `memjax.train_grid`).
 
 Protocol (SPEC §4): a run draws T_max tokens once and makes one pass over them in
 consecutive batches of B (T/B steps), evaluating the exact population error at chosen
@@ -8,13 +8,16 @@ uses all N tokens weighted by p.
 
 Static configuration (`TrainConfig`: N, M, d, B, evaluation steps, model, optimizer) sets
 shapes and code paths; the step-size numbers (`optimizers.StepSize`) and the seeds are
-vmapped arrays inside ONE jitted `lax.scan` over steps, so a grid of seeds × step sizes is
-one compiled program per static configuration. Seed s uses the key fold_in(key, s) (roles
-in `memjax.models`), whatever the chunking, order or extent of the grid; the step size
-does not enter the key, so all step sizes of a seed share data and embeddings.
+vmapped arrays inside one jitted `lax.scan` over steps (nested: an outer scan over
+evaluations), so a grid of seeds × step sizes is one compiled program per static
+configuration. Seed s uses the key fold_in(key, s) (roles in `memjax.models`), whatever
+the chunking, order or extent of the grid; the step size does not enter the key, so all
+step sizes of a seed share data and embeddings. The random draws are made in their own
+compiled program, shared by every configuration with the same shapes.
 
-The matrix model under plain SGD trains in token space (`memjax.models`), at a cost
-independent of d; other models and optimizers train W, E, U directly with `jax.grad`.
+Exact shortcuts: the matrix model under plain SGD trains in token space (`memjax.models`),
+at a cost independent of d; a batch larger than N is summed per token, weighted by its
+counts (`TrainConfig.aggregated`). Otherwise W, E, U train directly with `jax.grad`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from memjax.optimizers import Optimizer, StepSize
 
 ROUTES = ("auto", "direct", "tokens")
 TARGET_KINDS = ("mod", "random")
-DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of runs
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of runs, at most
+# A chunk's working set is kept near this size: a step streams every run's parameters,
+# so runs of a large memory (d = 1000: 4 MB per W) go faster one at a time, in cache, than
+# vmapped together through main memory (3.5× for Adam at d = 1000, B = 16, on the 2-core
+# EPYC of benchmarks/README.md), while small runs gain from vmapping many per step.
+DEFAULT_CACHE_BUDGET = 16 << 20
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
 
@@ -88,6 +96,20 @@ class TrainConfig:
         return self.eval_steps[-1]
 
     @property
+    def aggregated(self) -> bool:
+        """Whether a step sums over the N tokens weighted by their batch counts instead of
+        over the B samples: the same loss (labels are a function of x), cheaper when
+        B > N. It changes only the order of the sum, i.e. rounding."""
+        return self.batch_size is not None and self.batch_size > self.num_inputs
+
+    @property
+    def rows_per_step(self) -> int:
+        """Rows a step evaluates: N when aggregated or full-batch, else B."""
+        if self.batch_size is None or self.aggregated:
+            return self.num_inputs
+        return self.batch_size
+
+    @property
     def token_space_exact(self) -> bool:
         return self.model.kind == "matrix" and self.optimizer.is_plain_sgd
 
@@ -101,8 +123,9 @@ class TrainConfig:
         k = models.token_dim(self.model, n, m, d)
         return "tokens" if k * (n + m) < d * (d + m) else "direct"
 
-    def flops_per_sample(self) -> int:
-        """Multiply-adds ×2 of one sample's forward and backward pass (matmuls only)."""
+    def flops_per_row(self) -> int:
+        """Flops (2 × multiply-adds) of one row's forward and backward pass in matmuls;
+        a step evaluates `rows_per_step` rows."""
         n, m, d = self.num_inputs, self.num_outputs, self.dim
         if self.resolved_route == "tokens":
             k = models.token_dim(self.model, n, m, d)
@@ -111,19 +134,31 @@ class TrainConfig:
             return 2 * 2 * d * m
         return 2 * (2 * d * d + 2 * d * m)
 
+    def flops_per_step(self) -> int:
+        return self.rows_per_step * self.flops_per_row()
+
+    def entries_per_step(self) -> int:
+        """Parameter entries an optimizer step reads and writes (the memory-bound part)."""
+        n, m, d = self.num_inputs, self.num_outputs, self.dim
+        if self.resolved_route == "tokens":
+            return 2 * models.token_dim(self.model, n, m, d) * n
+        sizes = {"W": d * d, "E": n * d, "U": m * d}
+        return sum(sizes[p] for p in self.model.trained)
+
     def bytes_per_run(self) -> int:
         """An upper estimate of one run's working memory."""
         n, m, d = self.num_inputs, self.num_outputs, self.dim
-        batch = n if self.batch_size is None else self.batch_size
-        if self.resolved_route == "tokens":
+        batch = self.rows_per_step
+        if self.resolved_route == "tokens":  # the d-sized draws are only read at the start
             k = models.token_dim(self.model, n, m, d)
-            floats = n * n + 4 * k * n + d * (d + n + m + k) + 4 * batch * (k + m)
+            floats = n * n + 4 * k * n + 4 * batch * (k + m)
         else:
             states = 6 if self.optimizer.kind != "sgd" else 4
             floats = states * (d * d + (n + m) * d) + 6 * batch * (d + m)
         if self.record:
             floats += len(self.eval_steps) * (d * d + (n + m) * d)
-        ints = 2 * (self.num_steps * (self.batch_size or 0))
+        ints = 2 * self.num_steps * (0 if self.batch_size is None else
+                                     max(self.batch_size, n if self.aggregated else 0))
         return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
 
 
@@ -204,6 +239,10 @@ def draw(key, spec: DrawSpec, table) -> Draws:
 def run(key, config: TrainConfig, step_size: StepSize, probs, table) -> RunOutput:
     """One training run (pure; vmap it over keys and step sizes): `train_from(draw(...))`.
 
+    `train_runs` makes the draws and the training in two compiled programs; a loop that
+    does the same per run is bit-identical to it. Jitting `run` whole lets XLA lay out
+    the drawn embeddings differently, which can change the last bits.
+
     Args:
       key: the run's key (a seed's key: fold_in(grid_key, seed)).
       config: static `TrainConfig`.
@@ -221,18 +260,23 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
     model, batch = config.model, config.batch_size
     trained, frozen = models.split(model, draws.input_emb, draws.output_emb, draws.matrix)
     targets = draws.targets
+    all_tokens = jnp.arange(n, dtype=jnp.int32)
     if batch is None:
         stream = None
-        all_tokens = jnp.arange(n, dtype=jnp.int32)
+    elif config.aggregated:  # per-step counts: the loss is Σ_x (n_B(x)/B) loss(x)
+        stream = jax.vmap(lambda b: jnp.zeros(n, probs.dtype).at[b].add(1.0 / batch))(
+            draws.tokens.reshape(-1, batch))
     else:
         stream = draws.tokens.reshape(-1, batch)
     rate = optimizers.schedule(config.optimizer, step_size)
 
-    def batch_of(t, tokens):
-        if tokens is None:  # population: all tokens, weighted by p
+    def batch_of(t, item):
+        """(tokens, labels, weights) of step t from its stream item."""
+        if item is None:  # population: all tokens, weighted by p
             return all_tokens, targets, probs
-        weights = jnp.full(tokens.shape, 1.0 / batch, probs.dtype)
-        return tokens, targets[tokens], weights
+        if config.aggregated:  # item: the weights n_B(x)/B of every token
+            return all_tokens, targets, item
+        return item, targets[item], jnp.full(item.shape, 1.0 / batch, probs.dtype)
 
     if config.resolved_route == "tokens":
         state, consts = models.token_init(model, trained, frozen)
@@ -265,7 +309,8 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
         def measure(state):
             params = dict(frozen, **state[0])
             err = models.error(model, params, targets, probs)
-            finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in state[0].values()]))
+            finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a))
+                                          for a in state[0].values()]))
             return err, finite, (params if config.record else None)
 
     outputs = []
@@ -276,7 +321,8 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
         steps = jnp.arange(start, start + count * length, dtype=jnp.int32)
         xs = steps.reshape(count, length)
         if stream is not None:
-            xs = (xs, stream[start:start + count * length].reshape(count, length, batch))
+            part = stream[start:start + count * length]
+            xs = (xs, part.reshape((count, length) + part.shape[1:]))
         else:
             xs = (xs, None)
 
@@ -298,14 +344,21 @@ def _draw_seeds(spec: DrawSpec, key, seeds, table) -> Draws:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _train_chunk(config: TrainConfig, draws, step_size, probs):
+def _train_chunk(config: TrainConfig, draws, which, step_size, probs):
+    """Runs (which[r], step_size[r]): seed draws are picked inside the program, so a
+    seed's d × d draw is not copied once per step size."""
     TRACE_COUNTS[config] += 1  # runs at trace time only
-    return jax.vmap(lambda a, h: train_from(a, config, h, probs))(draws, step_size)
+
+    def one(i, size):
+        return train_from(jax.tree.map(lambda a: a[i], draws), config, size, probs)
+
+    return jax.vmap(one)(which, step_size)
 
 
 def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: float,
                seeds=None, num_seeds: int = 1, run_chunk: int | None = None,
-               memory_budget: int = DEFAULT_MEMORY_BUDGET) -> RunOutput:
+               memory_budget: int = DEFAULT_MEMORY_BUDGET,
+               cache_budget: int = DEFAULT_CACHE_BUDGET) -> RunOutput:
     """Every (seed, step size) run of one static configuration, vmapped in chunks.
 
     Args:
@@ -315,8 +368,9 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
         a number or sequence of step sizes γ.
       zipf_exponent: α of the input law.
       seeds: seed indices (default: 0 .. num_seeds−1).
-      run_chunk: runs per compiled call (default: as many as `memory_budget` allows);
-        every chunk has the same size, so one configuration compiles once.
+      run_chunk: runs per compiled call (default: as many as fit in `cache_budget`
+        bytes, at least one, at most what `memory_budget` allows); every chunk has the
+        same size, so one configuration compiles once.
 
     Returns:
       `RunOutput` with leading axes (seed, step size): error (S, G, E).
@@ -334,8 +388,9 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
     num_sizes = step_size.learning_rate.shape[0]
     runs = len(seeds) * num_sizes
     if run_chunk is None:
-        run_chunk = max(1, _checks.int_at_least("memory_budget", memory_budget, 1)
-                        // config.bytes_per_run())
+        budget = min(_checks.int_at_least("memory_budget", memory_budget, 1),
+                     _checks.int_at_least("cache_budget", cache_budget, 1))
+        run_chunk = max(1, budget // config.bytes_per_run())
     run_chunk = min(_checks.int_at_least("run_chunk", run_chunk, 1), runs)
     num_chunks = -(-runs // run_chunk)
     run_chunk = -(-runs // num_chunks)  # equal chunks: one compiled shape
@@ -350,8 +405,9 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
     parts = []
     for c in range(num_chunks):
         part = slice(c * run_chunk, (c + 1) * run_chunk)
-        chunk = jax.tree.map(lambda a: a[index[part] // num_sizes], draws)
-        out = _train_chunk(config, chunk, jax.tree.map(lambda a: a[part], size_of), probs)
+        which = (index[part] // num_sizes).astype(np.int32)
+        out = _train_chunk(config, draws, which, jax.tree.map(lambda a: a[part], size_of),
+                           probs)
         parts.append(jax.tree.map(np.asarray, out))
     out = jax.tree.map(lambda *a: np.concatenate(a)[:runs], *parts)
     return jax.tree.map(lambda a: a.reshape((len(seeds), num_sizes) + a.shape[1:]), out)

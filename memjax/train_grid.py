@@ -27,7 +27,8 @@ from memjax import optimizers as optimizers_lib
 from memjax.models import Model
 from memjax.optimizers import Optimizer
 from memjax.results import SweepResult
-from memjax.train import DEFAULT_MEMORY_BUDGET, TrainConfig, train_runs
+from memjax.train import (DEFAULT_CACHE_BUDGET, DEFAULT_MEMORY_BUDGET, TrainConfig,
+                          train_runs)
 
 SWEEP_DIMS = ("model", "optimizer", "layer_norm", "dim", "batch_size", "learning_rate",
               "seed", "num_samples")
@@ -42,18 +43,10 @@ class Block:
     sample_steps: tuple[int, ...]  # evaluation step of each T, in the sweep's T order
 
     def cost(self, num_runs: int) -> dict:
-        """Work of the block: matmul flops and parameter-entry updates (all runs)."""
-        cfg = self.config
-        samples = cfg.num_steps * cfg.batch_size
-        if cfg.resolved_route == "tokens":
-            entries = 2 * models_lib.token_dim(cfg.model, cfg.num_inputs, cfg.num_outputs,
-                                           cfg.dim) * cfg.num_inputs
-        else:
-            n, m, d = cfg.num_inputs, cfg.num_outputs, cfg.dim
-            entries = {"W": d * d, "E": n * d, "U": m * d}
-            entries = sum(entries[p] for p in cfg.model.trained)
-        return {"flops": num_runs * cfg.flops_per_sample() * samples,
-                "updates": num_runs * cfg.num_steps * entries}
+        """Work of the block (all runs): matmul flops and parameter entries updated."""
+        steps = num_runs * self.config.num_steps
+        return {"flops": steps * self.config.flops_per_step(),
+                "updates": steps * self.config.entries_per_step()}
 
 
 def sweep_blocks(*, num_inputs, num_outputs, dims, batch_sizes, num_samples, models_,
@@ -254,3 +247,65 @@ def _key_description(key) -> str:
         return f"{jax.random.key_impl(key)}:{np.asarray(jax.random.key_data(key)).tolist()}"
     except (TypeError, ValueError):
         return repr(key)
+
+
+# --- Projected wall time ------------------------------------------------------------------
+
+# Blocks timed by `calibrate`: (model, optimizer, d, B, steps), 10 seeds × 4 step sizes,
+# chosen so that each of the three costs dominates one of them.
+CALIBRATION = (("matrix", "adam", 10, 16, 400), ("matrix", "adam", 1000, 16, 16),
+               ("matrix", "adam", 1000, 1024, 4), ("learnable", "sgd", 500, 64, 16),
+               ("matrix", "sgd", 1000, 16, 400), ("exponential", "adam", 200, 16, 200))
+
+
+def _time_features(config: TrainConfig, num_runs: int, steps: int) -> np.ndarray:
+    """(sequential steps, flops, entries) of `num_runs` runs of `steps` steps."""
+    chunk = max(1, min(num_runs, DEFAULT_CACHE_BUDGET // config.bytes_per_run()))
+    chunks = -(-num_runs // chunk)
+    return np.array([chunks * steps, num_runs * steps * config.flops_per_step(),
+                     num_runs * steps * config.entries_per_step()], float)
+
+
+def calibrate(key, *, num_inputs: int = 100, num_outputs: int = 5, num_seeds: int = 10,
+              learning_rates=(0.1, 1.0, 10.0, 100.0), quick: bool = False) -> dict:
+    """Times a few small blocks on this machine and fits the time model
+    t = steps·overhead + flops/F + entries/U (+ a compile time per block).
+    `quick` times 4× shorter blocks at d ≤ 200 (a rough model, for smoke tests).
+
+    Returns:
+      {'step_overhead_s', 'flops_per_s', 'entries_per_s', 'compile_s'}.
+    """
+    import time
+
+    rows, times, compiles = [], [], []
+    for kind, opt, dim, batch, steps in CALIBRATION:
+        if quick:
+            dim, steps = min(dim, 200), max(1, steps // 4)
+        config = TrainConfig(num_inputs, num_outputs, dim, batch, (steps,),
+                             model=Model(kind), optimizer=opt)
+        timed = []
+        for attempt in range(2):
+            start = time.perf_counter()
+            train_runs(jax.random.fold_in(key, attempt), config, learning_rates,
+                       zipf_exponent=2.0, num_seeds=num_seeds)
+            timed.append(time.perf_counter() - start)
+        rows.append(_time_features(config, num_seeds * len(learning_rates), steps))
+        times.append(timed[1])
+        compiles.append(max(timed[0] - timed[1], 0.0))
+    rows, times = np.asarray(rows), np.asarray(times)
+    scale = rows.max(axis=0)
+    coef = np.linalg.lstsq(rows / scale, times, rcond=None)[0] / scale
+    coef = np.maximum(coef, 1e-15)  # a cost the timings cannot see is ~free, not negative
+    return {"step_overhead_s": float(coef[0]), "flops_per_s": float(1 / coef[1]),
+            "entries_per_s": float(1 / coef[2]), "compile_s": float(np.median(compiles))}
+
+
+def projected_seconds(blocks, num_runs: int, rates: dict) -> float:
+    """Projected wall time of `blocks` with `num_runs` runs each, from `calibrate`."""
+    total = 0.0
+    for block in blocks:
+        steps, flops, entries = _time_features(block.config, num_runs,
+                                               block.config.num_steps)
+        total += (rates["compile_s"] + steps * rates["step_overhead_s"]
+                  + flops / rates["flops_per_s"] + entries / rates["entries_per_s"])
+    return total
