@@ -13,18 +13,17 @@ __version__ = "0.1.0"
 
 from memjax import data, embeddings, retrieval, schemes
 from memjax.data import mod_targets, random_targets, zipf_probs
-from memjax.retrieval import error, head_tail_error, margins, memory, predictions, scores
-from memjax.results import SweepResult, load, merge
 from memjax.grid import sweep
-
-__all__ = [
-    "SweepResult", "data", "embeddings", "error", "head_tail_error", "load", "margins", "merge",
-    "memory", "mod_targets", "predictions", "random_targets", "retrieval", "schemes",
-    "scores", "sweep", "zipf_probs",
-]
 from memjax.models import Model
 from memjax.optimizers import Optimizer, StepSize, step_sizes
+from memjax.results import SweepResult, load, merge
+from memjax.retrieval import error, head_tail_error, margins, memory, predictions, scores
 from memjax.train import RunOutput, TrainConfig, train_runs
 from memjax.train_grid import train_sweep
-__all__ += ["Model", "Optimizer", "RunOutput", "StepSize", "TrainConfig", "step_sizes"]
-__all__ += ["train_runs", "train_sweep"]
+
+__all__ = [
+    "Model", "Optimizer", "RunOutput", "StepSize", "SweepResult", "TrainConfig", "data",
+    "embeddings", "error", "head_tail_error", "load", "margins", "memory", "merge",
+    "mod_targets", "predictions", "random_targets", "retrieval", "schemes", "scores",
+    "step_sizes", "sweep", "train_runs", "train_sweep", "zipf_probs",
+]
