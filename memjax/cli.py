@@ -197,11 +197,12 @@ def plot_sweep(result, path) -> pathlib.Path:
 
 def reproduction_targets() -> dict:
     """Every reproduction target by name, with whether it runs by default."""
-    from memjax import paper, paper_train
+    from memjax import paper, paper_mechanisms, paper_train
 
+    learned = {**paper_train.TARGETS, **paper_mechanisms.TARGETS}
     targets = {name: (fn, True) for name, fn in paper.TARGETS.items()}
     targets.update({name: (fn, name not in paper_train.DEFAULT_OFF)
-                    for name, fn in paper_train.TARGETS.items()})
+                    for name, fn in learned.items()})
     return targets
 
 

@@ -22,7 +22,6 @@
 # Set `MEMJAX_SMOKE=1` to run this notebook at a tiny size.
 
 # %%
-import math
 import os
 
 import jax
