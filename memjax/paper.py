@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
 
 import jax
 import numpy as np
@@ -24,32 +23,16 @@ from memjax import fit, plot, retrieval, schemes, theory
 from memjax.data import mod_targets, zipf_probs
 from memjax.embeddings import embeddings
 from memjax.grid import sweep
-from memjax.report import Claim
+from memjax.report import Claim, new_figure, save_data, save_figure
 
 PAPER_SEEDS = 100
 QUICK_SEEDS = 12
 
 
-def _figure(ncols=1, width=4.6, height=3.5):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height),
-                             constrained_layout=True, squeeze=False)
-    return fig, axes[0]
 
 
-def _save(fig, out_dir: pathlib.Path, stem: str) -> str:
-    import matplotlib.pyplot as plt
-
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out_dir / f"{stem}{suffix}", dpi=160)
-    plt.close(fig)
-    return f"{stem}.png"
 
 
-def _save_data(result, out_dir: pathlib.Path, stem: str):
-    result.save(out_dir / f"{stem}.npz")
-    result.to_csv(out_dir / f"{stem}.csv")
 
 
 def _slope_claim(experiment, claim, x, errors, predicted, *, key, what="d",
@@ -87,12 +70,12 @@ def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False
     result = sweep(key, num_inputs=num_inputs, num_outputs=5, zipf_exponent=alpha,
                    dims=dims, num_samples=sizes, num_seeds=num_seeds, progress=progress,
                    schemes=[schemes.empirical(0.0, top="d/12"), schemes.empirical(0.0)])
-    _save_data(result, out_dir, "thresholded_storage")
+    save_data(result, out_dir, "thresholded_storage")
     top_name, all_name = result.coords["scheme"]
     claims = []
     d_exp, t_exp = theory.capacity_exponent("empirical_top", alpha), theory.data_exponent(alpha)
 
-    fig, axes = _figure(3)
+    fig, axes = new_figure(3)
     plot.error_contour(result, scheme=top_name, ax=axes[0])
     paper_t = [t for t in (10, 100, 1000, 10_000) if t in sizes]
     plot.error_vs_dim(result, schemes=[top_name], num_samples=paper_t, ax=axes[1])
@@ -115,11 +98,11 @@ def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False
                        (slope.x_min, np.exp(slope.intercept) * slope.x_min ** slope.slope),
                        label=f"$T^{{{t_exp:g}}}$ (theory)")
     figures = [("§5.1: thresholded storage (empirical ρ = 0, P = ⌊d/12⌋): contour, error "
-                "vs d, error vs T", _save(fig, out_dir, "thresholded_storage"))]
+                "vs d, error vs T", save_figure(fig, out_dir, "thresholded_storage"))]
 
     # The finite-data law: store every seen token at the largest d.
     probs = np.asarray(zipf_probs(num_inputs, alpha), np.float64)
-    fig, axes = _figure(1)
+    fig, axes = new_figure(1)
     plot.error_vs_samples(result, schemes=[all_name], dims=[max(dims)], ax=axes[0])
     every = result.sel(scheme=all_name, dim=max(dims))
     row, slope = _slope_claim("finite data", f"error vs T, every seen token stored, "
@@ -136,7 +119,7 @@ def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False
                         f"{ratio:.3f}", agrees=None,
                         note="interference adds errors on top of the unseen tokens"))
     figures.append(("Finite-data law: every seen token stored at the largest d, with the "
-                    "exact missing mass", _save(fig, out_dir, "finite_data")))
+                    "exact missing mass", save_figure(fig, out_dir, "finite_data")))
     return claims, figures
 
 
@@ -157,10 +140,10 @@ def schemes_vs_dim(out_dir, *, key, quick=False, seeds=None, progress=False):
     for alpha in (2.0, 1.5, 3.0):
         result = _capacity_grid(key, alpha, quick=quick, seeds=seeds, progress=progress)
         stem = f"schemes_vs_dim_alpha{alpha:g}"
-        _save_data(result, out_dir, stem)
+        save_data(result, out_dir, stem)
         dims = result.coords["dim"]
         names = result.coords["scheme"]
-        fig, axes = _figure(1, width=5.2, height=3.9)
+        fig, axes = new_figure(1, width=5.2, height=3.9)
         shown = [names[0], "population(power=1)", names[-1]] if alpha == 2.0 else names[1:]
         plot.error_vs_dim(result, schemes=shown, num_samples=[math.inf], ax=axes[0])
         for name in names:
@@ -203,7 +186,7 @@ def schemes_vs_dim(out_dir, *, key, quick=False, seeds=None, progress=False):
                                 "threshold < population", f"{thr:.4f} vs {pop:.4f}",
                                 agrees=bool(thr < pop)))
         figures.append((f"Schemes vs d at T = ∞, α = {alpha:g} (bands: ±½ std over seeds; "
-                        "dashed: theory exponents)", _save(fig, out_dir, stem)))
+                        "dashed: theory exponents)", save_figure(fig, out_dir, stem)))
     return claims, figures
 
 
@@ -247,8 +230,8 @@ def overflow(out_dir, *, key, quick=False, seeds=None, progress=False):
     result = sweep(key, num_inputs=100, num_outputs=5, zipf_exponent=0.5, dims=dims,
                    num_samples=sizes, schemes=[schemes.empirical(0.0)], progress=progress,
                    num_seeds=seeds or (QUICK_SEEDS if quick else PAPER_SEEDS))
-    _save_data(result, out_dir, "overflow")
-    fig, axes = _figure(2)
+    save_data(result, out_dir, "overflow")
+    fig, axes = new_figure(2)
     plot.error_contour(result, ax=axes[0])
     chosen = [d for d in (dims[0], dims[len(dims) // 2], dims[-1])]
     plot.error_vs_samples(result, dims=chosen, ax=axes[1])
@@ -274,7 +257,7 @@ def overflow(out_dir, *, key, quick=False, seeds=None, progress=False):
             note="a rise counts when it exceeds 3 standard errors; the first row shows the "
                  "d < N with the most significant rise"))
     figures = [("§5.3: overflow of naive storage (N = 100, α = 0.5, empirical ρ = 0)",
-                _save(fig, out_dir, "overflow"))]
+                save_figure(fig, out_dir, "overflow"))]
     return claims, figures
 
 
@@ -294,7 +277,7 @@ def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False):
     output_emb = embeddings(keys[1], num_outputs, dim, "sphere")
     stream = data.sample_tokens(keys[2], data.zipf_alias_table(num_inputs, alpha), size)
     counts = data.nested_counts(stream, num_inputs, [size])[0]
-    fig, axes = _figure(2, width=3.4, height=3.6)
+    fig, axes = new_figure(2, width=3.4, height=3.6)
     claims = []
     recalled = {}
     for ax, power in zip(axes, (0.0, 1.0)):
@@ -311,7 +294,7 @@ def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False):
                         agrees=recalled[0.0] >= recalled[1.0], note="one draw, N = d = 10"))
     del plt
     return claims, [("§5.4: softmax_y(u_yᵀ W e_x), tokens by frequency (rows), ρ = 0 vs "
-                     "ρ = 1", _save(fig, out_dir, "memory_matrices"))]
+                     "ρ = 1", save_figure(fig, out_dir, "memory_matrices"))]
 
 
 TARGETS = {

@@ -11,12 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import data, dynamics, models, optimizers, retrieval, train
+from memjax import data, dynamics, models, optimizers, plot, retrieval, train
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.paper_train import (GRID_SEEDS, PAPER, TRIAL_SEEDS, _figure, _finish,
-                                _fraction, _save, _save_data, _seeds, band)
-from memjax.report import Claim
+from memjax.paper_train import GRID_SEEDS, PAPER, TRIAL_SEEDS, _finish, _fraction, _seeds
+from memjax.report import Claim, new_figure, save_data, save_figure
 from memjax.results import SweepResult
 from memjax.train import TrainConfig
 
@@ -39,11 +38,11 @@ def schedules(out_dir, *, key, quick=False, seeds=None, progress=False):
                                "step": np.arange(steps)},
                          {"num_inputs": 10, "num_outputs": 5, "dim": 5, "zipf_exponent": 1.5,
                           "batch_size": 1, "init": "zero"}, dims=("schedule", "seed", "step"))
-    _save_data(result, out_dir, "train_schedules")
-    fig, axes = _figure()
+    save_data(result, out_dir, "train_schedules")
+    fig, axes = new_figure()
     x = np.arange(1, steps + 1)
     for s, label in enumerate(labels):
-        band(x, err[s], ax=axes[0], label=label, log=False, marker=None)
+        plot.mean_band(x, err[s], ax=axes[0], label=label, log=False, marker=None)
     _finish(axes[0], "step (error before it)", f"N = 10, d = 5, α = 1.5, B = 1, "
             f"{num_seeds} seeds", logy=False)
     mean = err.mean(axis=1)
@@ -61,7 +60,7 @@ def schedules(out_dir, *, key, quick=False, seeds=None, progress=False):
               agrees=bool(final[labels[2]] <= min(final[labels[0]], final[labels[1]]))),
     ]
     return claims, [("§5.7: step-size schedules, error before each step (±½ std)",
-                     _save(fig, out_dir, "train_schedules"))]
+                     save_figure(fig, out_dir, "train_schedules"))]
 
 
 # --- §5.8: Adam's mechanism ------------------------------------------------------------
@@ -92,17 +91,17 @@ def adam_mechanism(out_dir, *, key, quick=False, seeds=None, progress=False):
                          {"num_inputs": n, "num_outputs": m, "dim": d, "zipf_exponent": alpha,
                           "learning_rate": 1.0, "batch_size": "population", "init": "zero"},
                          dims=("optimizer", "seed", "step"))
-    _save_data(result, out_dir, "train_adam_mechanism")
-    fig, axes = _figure(2)
+    save_data(result, out_dir, "train_adam_mechanism")
+    fig, axes = new_figure(2)
     x = np.arange(steps + 1)
     for name in kinds:
-        band(x[1:], errors[name][:, 1:], ax=axes[0], label=name, log=False, marker=None)
-        band(x[1:], spreads[name][:, 1:], ax=axes[1], label=name, marker=None)
+        plot.mean_band(x[1:], errors[name][:, 1:], ax=axes[0], label=name, log=False, marker=None)
+        plot.mean_band(x[1:], spreads[name][:, 1:], ax=axes[1], label=name, marker=None)
     _finish(axes[0], "step", f"population loss, N = d = 10, {num_seeds} seeds", logy=False)
     _finish(axes[1], "step", "std of the gradient entries")
     axes[1].set_ylabel("std(∇_W L)")
     figures = [("§5.8: GD vs sign-GD vs normalised GD: error and gradient spread",
-                _save(fig, out_dir, "train_adam_mechanism"))]
+                save_figure(fig, out_dir, "train_adam_mechanism"))]
     figures.append(("§5.8: softmax_y(u_yᵀ W e_x) after 1, 10 and 100 steps (seed 0; rows: "
                     "tokens by frequency)", _snapshots(snapshots, probs, out_dir)))
     stored = {k: np.any(v[:, 1:] == 0, axis=1) for k, v in errors.items()}
@@ -165,7 +164,7 @@ def _snapshots(snapshots, probs, out_dir):
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize="small")
     del probs
-    return _save(fig, out_dir, "train_adam_snapshots")
+    return save_figure(fig, out_dir, "train_adam_snapshots")
 
 
 # --- §5.9: learned embeddings in d = 2 ---------------------------------------------------
@@ -194,9 +193,9 @@ def embeddings_2d(out_dir, *, key, quick=False, seeds=None, progress=False):
         num_seeds)}, {"num_inputs": n, "dim": dim, "zipf_exponent": alpha, "steps": steps,
                       "learning_rate": rate, "optimizer": "adam", "model": "learnable",
                       "batch_size": "population"}, dims=("num_outputs", "seed"))
-    _save_data(result, out_dir, "train_embeddings_2d")
-    fig, axes = _figure(3, width=4.0)
-    band(np.asarray(outputs), err.T, ax=axes[0], label="learned E, U, W (Adam)", log=False)
+    save_data(result, out_dir, "train_embeddings_2d")
+    fig, axes = new_figure(3, width=4.0)
+    plot.mean_band(np.asarray(outputs), err.T, ax=axes[0], label="learned E, U, W (Adam)", log=False)
     _finish(axes[0], "number of outputs $M$", f"d = 2, N = {n}, α = {alpha:g}", logy=False)
     if pictures is not None:
         _draw_directions(pictures, axes[1], axes[2])
@@ -213,7 +212,7 @@ def embeddings_2d(out_dir, *, key, quick=False, seeds=None, progress=False):
                        "≤ 0.01 for M ≤ 20 and ≥ 3× higher at the largest M")
     return [claim], [("§5.9: error vs M in d = 2 with learned embeddings; learned output "
                       "directions with their decision sectors, and the inputs' W e_x by "
-                      "class (M = 5)", _save(fig, out_dir, "train_embeddings_2d"))]
+                      "class (M = 5)", save_figure(fig, out_dir, "train_embeddings_2d"))]
 
 
 def _draw_directions(params, ax_out, ax_in):
@@ -255,7 +254,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     p = np.asarray(probs, float)
     ranks = np.arange(1, n + 1)
     unit = lambda v: np.asarray(v, float) / np.linalg.norm(np.asarray(v, float))
-    fig, axes = _figure(5, width=3.7)
+    fig, axes = new_figure(5, width=3.7)
     for rate in (0.1, 1.0, 10.0, 100.0):
         axes[0].plot(np.arange(1, 51), dynamics.after_visits(50, rate, 10.0)[1:],
                      label=f"γ = {rate:g}")
@@ -289,16 +288,16 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
         draws.input_emb, draws.output_emb, draws.targets, path))  # (seed, step)
     sgd_err = out.error[:, 0]
     x = np.arange(1, steps + 1)
-    band(x, sgd_err[:, 1:], ax=axes[2], label="SGD", marker=None)
-    band(x, approx_err[:, 1:], ax=axes[2], label="approximation (W_q)", marker=None)
+    plot.mean_band(x, sgd_err[:, 1:], ax=axes[2], label="SGD", marker=None)
+    plot.mean_band(x, approx_err[:, 1:], ax=axes[2], label="approximation (W_q)", marker=None)
     _finish(axes[2], "step", f"d = {dim}, γ = 1, {num_seeds} seeds")
     final = jax.tree.map(lambda a: a[:, 0, -1], out.params)
     real = np.asarray(jax.vmap(dynamics.stored_weights)(final["E"], final["U"], final["W"],
                                                           draws.targets))
     real_unit = np.stack([unit(r) for r in real])
     approx_unit = np.stack([unit(a) for a in np.asarray(path[:, -1])])
-    band(ranks, real_unit, ax=axes[3], label="SGD: correct − mean other score", log=False)
-    band(ranks, approx_unit, ax=axes[3], label="approximation q", log=False)
+    plot.mean_band(ranks, real_unit, ax=axes[3], label="SGD: correct − mean other score", log=False)
+    plot.mean_band(ranks, approx_unit, ax=axes[3], label="approximation q", log=False)
     axes[3].set_xscale("log")
     axes[3].set_xlabel("token rank")
     axes[3].set_ylabel("q(x) / ‖q‖")
@@ -321,7 +320,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
                          {"num_inputs": n, "num_outputs": m, "dim": dim, "batch_size": batch,
                           "learning_rate": 1.0, "zipf_exponent": alpha, "init": "zero"},
                          dims=("source", "seed", "step"))
-    _save_data(result, out_dir, "train_dynamics")
+    save_data(result, out_dir, "train_dynamics")
     end_sgd, end_approx = sgd_err[:, -1].mean(), approx_err[:, -1].mean()
     claims = [
         Claim("5.5 approximate dynamics", "small steps store q ∝ p (ρ = 1)",
@@ -346,7 +345,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     ]
     return claims, [("§5.5: visit map; q(x)/‖q‖ vs rank against p, p^0.35, p^0.05; real "
                      "SGD vs the approximation (error, stored profile); fitted ρ vs γ",
-                     _save(fig, out_dir, "train_dynamics"))]
+                     save_figure(fig, out_dir, "train_dynamics"))]
 
 
 TARGETS = {

@@ -19,11 +19,10 @@ import time
 
 import numpy as np
 
-from memjax import data, theory, train_grid
+from memjax import data, plot, theory, train_grid
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.report import Claim
-from memjax.results import SweepResult
+from memjax.report import Claim, new_figure, save_data, save_figure
 
 PAPER = dict(num_inputs=100, num_outputs=5, zipf_exponent=2.0)
 PAPER_DIMS = (10, 20, 50, 100, 200, 500, 1000)
@@ -38,48 +37,12 @@ FULL_GRID = dict(dims=PAPER_DIMS, learning_rates=PAPER_RATES, batch_sizes=(16, 6
 
 # --- Figures and data --------------------------------------------------------------------
 
-def _figure(ncols=1, width=4.6, height=3.5):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height),
-                             constrained_layout=True, squeeze=False)
-    return fig, axes[0]
 
 
-def _save(fig, out_dir, stem) -> str:
-    import matplotlib.pyplot as plt
-
-    for suffix in (".png", ".pdf"):
-        fig.savefig(pathlib.Path(out_dir) / f"{stem}{suffix}", dpi=160)
-    plt.close(fig)
-    return f"{stem}.png"
 
 
-def _save_data(result: SweepResult, out_dir, stem):
-    result.save(pathlib.Path(out_dir) / f"{stem}.npz")
-    result.to_csv(pathlib.Path(out_dir) / f"{stem}.csv")
 
 
-def band(x, errors, *, ax=None, label=None, log=True, **kwargs):
-    """The seed mean of errors (seeds, len(x)) with a ±½ std band; returns the Axes.
-    On log axes, zero means are left out rather than drawn as a cliff."""
-    if ax is None:
-        ax = _figure()[1][0]
-    errors = np.asarray(errors, float)
-    mean, std = np.nanmean(errors, axis=0), np.nanstd(errors, axis=0)
-    keep = (mean > 0) if log else np.isfinite(mean)
-    x = np.asarray(x)
-    kwargs.setdefault("marker", "o")
-    kwargs.setdefault("markersize", 3)
-    (line,) = ax.plot(x[keep], mean[keep], label=label, **kwargs)
-    if errors.shape[0] > 1:
-        low = np.maximum(mean - std / 2, mean * 1e-3) if log else mean - std / 2
-        ax.fill_between(x[keep], low[keep], (mean + std / 2)[keep], alpha=0.2,
-                        color=line.get_color(), linewidth=0)
-    return ax
 
 
 def _finish(ax, xlabel, title, *, logy=True):
@@ -124,9 +87,9 @@ def _plot_step_size(result, out_dir, stem, *, batch, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, batch_size=batch,
                      num_samples=samples)  # (dim, γ, seed)
     dims, rates = result.coords["dim"], result.coords["learning_rate"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     for g, rate in enumerate(rates):
-        band(dims, err[:, g].T, ax=axes[0], label=f"γ = {rate:g}")
+        plot.mean_band(dims, err[:, g].T, ax=axes[0], label=f"γ = {rate:g}")
     _finish(axes[0], "memory dimension $d$", f"SGD, B = {batch}, T = {samples:,}")
     mean = np.nanmean(err, axis=-1)  # (dim, γ)
     monotone = np.all(np.diff(mean, axis=1) <= 0, axis=1)
@@ -139,16 +102,16 @@ def _plot_step_size(result, out_dir, stem, *, batch, samples):
                   note="agrees: largest γ below smallest at ≥ 3/4 of d" + _diverged_note(
                       result))
     return [claim], [(f"§5.6: error vs d for each step size (SGD, B = {batch}, "
-                      f"T = {samples:,}; bands ±½ std over seeds)", _save(fig, out_dir, stem))]
+                      f"T = {samples:,}; bands ±½ std over seeds)", save_figure(fig, out_dir, stem))]
 
 
 def _plot_batch_size(result, out_dir, stem, *, rate, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, learning_rate=rate,
                      num_samples=samples)  # (dim, B, seed)
     dims, batches = result.coords["dim"], result.coords["batch_size"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     for b, batch in enumerate(batches):
-        band(dims, err[:, b].T, ax=axes[0], label=f"B = {batch}")
+        plot.mean_band(dims, err[:, b].T, ax=axes[0], label=f"B = {batch}")
     _finish(axes[0], "memory dimension $d$", f"SGD, γ = {rate:g}, T = {samples:,}")
     mean = np.nanmean(err, axis=-1)  # (dim, B)
     smaller = mean[:, 0] < mean[:, -1]
@@ -159,7 +122,7 @@ def _plot_batch_size(result, out_dir, stem, *, rate, samples):
                   f"{mean[:, -1].mean():.3g}", f"d ∈ [{dims.min()}, {dims.max()}]",
                   agrees=bool(smaller.mean() >= 0.75), note="agrees: at ≥ 3/4 of d")
     return [claim], [(f"§5.6: error vs d for each batch size at T = {samples:,} "
-                      f"(SGD, γ = {rate:g})", _save(fig, out_dir, stem))]
+                      f"(SGD, γ = {rate:g})", save_figure(fig, out_dir, stem))]
 
 
 def _best_rate(err, axis):
@@ -169,13 +132,13 @@ def _best_rate(err, axis):
 
 def _plot_sgd_vs_adam(result, out_dir, stem, *, batch, samples):
     dims = result.coords["dim"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     best = {}
     for opt in ("sgd", "adam"):
         err = result.sel(model="matrix", optimizer=opt, layer_norm=False, batch_size=batch,
                          num_samples=samples)  # (dim, γ, seed)
         best[opt] = _best_rate(err, axis=1)  # (dim, seed)
-        band(dims, best[opt].T, ax=axes[0], label={"sgd": "SGD", "adam": "Adam"}[opt])
+        plot.mean_band(dims, best[opt].T, ax=axes[0], label={"sgd": "SGD", "adam": "Adam"}[opt])
     _finish(axes[0], "memory dimension $d$", f"best γ per seed, B = {batch}, T = {samples:,}")
     sgd, adam = best["sgd"].mean(axis=1), best["adam"].mean(axis=1)
     wins = adam <= sgd
@@ -188,19 +151,19 @@ def _plot_sgd_vs_adam(result, out_dir, stem, *, batch, samples):
                   agrees=bool(wins[large].mean() >= 0.75 if large.any() else wins.mean()
                               >= 0.75), note="agrees: at ≥ 3/4 of d ≥ 100")
     return [claim], [(f"§5.6: SGD vs Adam with the best step size per seed (B = {batch}, "
-                      f"T = {samples:,})", _save(fig, out_dir, stem))]
+                      f"T = {samples:,})", save_figure(fig, out_dir, stem))]
 
 
 def _plot_layer_norm(result, out_dir, stem, *, rate, batch, samples):
     dims = result.coords["dim"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     mean = {}
     for opt in ("sgd", "adam"):
         for norm in (False, True):
             err = result.sel(model="matrix", optimizer=opt, layer_norm=norm,
                              learning_rate=rate, batch_size=batch, num_samples=samples)
             mean[opt, norm] = np.nanmean(err, axis=-1)
-            band(dims, err.T, ax=axes[0], linestyle="-" if norm else "--",
+            plot.mean_band(dims, err.T, ax=axes[0], linestyle="-" if norm else "--",
                  label=f"{ {'sgd': 'SGD', 'adam': 'Adam'}[opt]}{' + LN' if norm else ''}")
     _finish(axes[0], "memory dimension $d$", f"γ = {rate:g}, B = {batch}, T = {samples:,}")
     helps = mean["adam", True] <= mean["adam", False]
@@ -212,18 +175,18 @@ def _plot_layer_norm(result, out_dir, stem, *, rate, batch, samples):
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(helps.mean() >= 0.75),
                   note="agrees: at ≥ 3/4 of d")
     return [claim], [(f"§5.6: layer norm (solid) vs none (dashed), γ = {rate:g}, "
-                      f"B = {batch}, T = {samples:,}", _save(fig, out_dir, stem))]
+                      f"B = {batch}, T = {samples:,}", save_figure(fig, out_dir, stem))]
 
 
 def _plot_embeddings(result, out_dir, stem, *, rate, batch, samples):
     dims = result.coords["dim"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     mean = {}
     for kind in result.coords["model"]:
         err = result.sel(model=kind, optimizer="sgd", layer_norm=False, learning_rate=rate,
                          batch_size=batch, num_samples=samples)  # (dim, seed)
         mean[kind] = np.nanmean(err, axis=-1)
-        band(dims, err.T, ax=axes[0], label={"matrix": "fixed E, U (matrix)",
+        plot.mean_band(dims, err.T, ax=axes[0], label={"matrix": "fixed E, U (matrix)",
                                              "learnable": "learned E, U, W",
                                              "exponential": "learned E, U (ReLU)"}[kind])
     probs = np.asarray(data.zipf_probs(PAPER["num_inputs"], PAPER["zipf_exponent"]))
@@ -243,12 +206,12 @@ def _plot_embeddings(result, out_dir, stem, *, rate, batch, samples):
                   note="agrees: best learned model ≤ fixed at ≥ 3/4 of d")
     return [claim], [(f"§5.6: learned vs fixed embeddings (SGD, γ = {rate:g}, B = {batch}, "
                       f"T = {samples:,}); dotted: expected unseen mass",
-                      _save(fig, out_dir, stem))]
+                      save_figure(fig, out_dir, stem))]
 
 
 def _plot_samples(result, out_dir, stem, *, dim, batch):
     sizes = result.coords["num_samples"]
-    fig, axes = _figure()
+    fig, axes = new_figure()
     final = {}
     for opt in ("sgd", "adam"):
         for norm in (False, True):
@@ -257,7 +220,7 @@ def _plot_samples(result, out_dir, stem, *, dim, batch):
             best = _best_rate(err, axis=0)  # (seed, T)
             name = f"{ {'sgd': 'SGD', 'adam': 'Adam'}[opt]}{' + LN' if norm else ''}"
             final[name] = np.nanmean(best, axis=0)
-            band(sizes, best, ax=axes[0], label=name, linestyle="-" if norm else "--")
+            plot.mean_band(sizes, best, ax=axes[0], label=name, linestyle="-" if norm else "--")
     _finish(axes[0], "number of samples $T$", f"best γ per seed, d = {dim}, B = {batch}")
     decreasing = {k: bool(v[-1] < v[0]) for k, v in final.items()}
     winner = min(final, key=lambda k: final[k][-1])
@@ -269,7 +232,7 @@ def _plot_samples(result, out_dir, stem, *, dim, batch):
                   agrees=bool(all(decreasing.values()) and winner == "Adam + LN"),
                   note=f"lowest at the largest T: {winner}")
     return [claim], [(f"§5.6: error vs T for the four optimizer/LN pairs (d = {dim}, "
-                      f"B = {batch}, best γ per seed)", _save(fig, out_dir, stem))]
+                      f"B = {batch}, best γ per seed)", save_figure(fig, out_dir, stem))]
 
 
 def step_size_effect(out_dir, *, key, quick=False, seeds=None, progress=False):
@@ -277,7 +240,7 @@ def step_size_effect(out_dir, *, key, quick=False, seeds=None, progress=False):
     samples = 1024 if quick else 10240
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, batch_sizes=(64,),
                    num_samples=(samples,), learning_rates=PAPER_RATES)
-    _save_data(result, out_dir, "train_step_size")
+    save_data(result, out_dir, "train_step_size")
     return _plot_step_size(result, out_dir, "train_step_size", batch=64, samples=samples)
 
 
@@ -285,7 +248,7 @@ def batch_size_effect(out_dir, *, key, quick=False, seeds=None, progress=False):
     """§5.6: batch sizes at a fixed budget T = 1,024 (SGD, γ = 10)."""
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, learning_rates=(10.0,),
                    batch_sizes=(16, 64, 256, 1024), num_samples=(1024,))
-    _save_data(result, out_dir, "train_batch_size")
+    save_data(result, out_dir, "train_batch_size")
     return _plot_batch_size(result, out_dir, "train_batch_size", rate=10.0, samples=1024)
 
 
@@ -295,7 +258,7 @@ def sgd_vs_adam(out_dir, *, key, quick=False, seeds=None, progress=False):
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, batch_sizes=(256,),
                    num_samples=(samples,), learning_rates=PAPER_RATES,
                    optimizers=("sgd", "adam"))
-    _save_data(result, out_dir, "train_sgd_vs_adam")
+    save_data(result, out_dir, "train_sgd_vs_adam")
     return _plot_sgd_vs_adam(result, out_dir, "train_sgd_vs_adam", batch=256,
                              samples=samples)
 
@@ -306,7 +269,7 @@ def layer_norm(out_dir, *, key, quick=False, seeds=None, progress=False):
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, batch_sizes=(1024,),
                    num_samples=(samples,), learning_rates=(1.0,), optimizers=("sgd", "adam"),
                    layer_norms=(False, True))
-    _save_data(result, out_dir, "train_layer_norm")
+    save_data(result, out_dir, "train_layer_norm")
     return _plot_layer_norm(result, out_dir, "train_layer_norm", rate=1.0, batch=1024,
                             samples=samples)
 
@@ -317,7 +280,7 @@ def learned_embeddings(out_dir, *, key, quick=False, seeds=None, progress=False)
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, batch_sizes=(16,),
                    num_samples=(samples,), learning_rates=(1.0,),
                    models=("matrix", "learnable", "exponential"))
-    _save_data(result, out_dir, "train_embeddings")
+    save_data(result, out_dir, "train_embeddings")
     return _plot_embeddings(result, out_dir, "train_embeddings", rate=1.0, batch=16,
                             samples=samples)
 
@@ -329,7 +292,7 @@ def error_vs_samples(out_dir, *, key, quick=False, seeds=None, progress=False):
     result = _grid(key, quick=quick, seeds=seeds, progress=progress, dims=(dim,),
                    batch_sizes=(64,), num_samples=sizes, learning_rates=PAPER_RATES,
                    optimizers=("sgd", "adam"), layer_norms=(False, True))
-    _save_data(result, out_dir, "train_samples")
+    save_data(result, out_dir, "train_samples")
     return _plot_samples(result, out_dir, "train_samples", dim=dim, batch=64)
 
 
@@ -367,14 +330,14 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
                              agrees=None, note=f"{result.config['non_finite_runs']} of "
                              f"{result.error.size:,} (run, T) points diverged (non-finite "
                              "parameters; scored as predicting output 0)")], []
-    for plot, kwargs in ((_plot_step_size, dict(batch=64, samples=mid)),
+    for draw, kwargs in ((_plot_step_size, dict(batch=64, samples=mid)),
                          (_plot_batch_size, dict(rate=10.0, samples=small)),
                          (_plot_sgd_vs_adam, dict(batch=256, samples=mid)),
                          (_plot_layer_norm, dict(rate=1.0, batch=1024, samples=mid)),
                          (_plot_embeddings, dict(rate=1.0, batch=16, samples=mid)),
                          (_plot_samples, dict(dim=100 if 100 in grid["dims"] else
                                               grid["dims"][-1], batch=64))):
-        rows, figs = plot(result, out_dir, "grid" + plot.__name__[5:], **kwargs)
+        rows, figs = draw(result, out_dir, "grid" + draw.__name__[5:], **kwargs)
         claims += rows
         figures += figs
     return claims, figures

@@ -3,7 +3,7 @@
 Every function takes `ax=None` (a new figure when None) and returns the Axes; none calls
 `plt.show()` or changes global rcParams. Curves are seed means with a band of ± `band`
 standard deviations over seeds (the paper uses ½), on log-log axes; a fitted slope or a
-theory line can be added with `add_power_law`.
+theory line can be added with `add_power_law`; `mean_band` draws any (seeds, x) array.
 """
 
 from __future__ import annotations
@@ -27,18 +27,25 @@ def _label_samples(t) -> str:
     return "T = ∞" if math.isinf(t) else f"T = {int(t):,}"
 
 
-def _curve(ax, x, errors, band, label, **kwargs):
-    """Plots the seed mean of errors (seeds, len(x)) with a ± band·std band; zero means
-    (off a log axis) are left out rather than drawn as a cliff."""
-    mean, std = errors.mean(axis=0), errors.std(axis=0)
-    keep = mean > 0
-    (line,) = ax.plot(np.asarray(x)[keep], mean[keep], marker="o", markersize=3,
-                      label=label, **kwargs)
+def mean_band(x, errors, *, ax=None, label=None, band: float = 0.5, log: bool = True,
+              **kwargs):
+    """The seed mean of errors (seeds, len(x)) with a ± band·std band over seeds (NaN runs
+    ignored). On log axes zero means are left out rather than drawn as a cliff. Returns
+    the Axes."""
+    ax = _axes(ax)
+    errors = np.asarray(errors, float)
+    mean, std = np.nanmean(errors, axis=0), np.nanstd(errors, axis=0)
+    keep = (mean > 0) if log else np.isfinite(mean)
+    x = np.asarray(x)
+    kwargs.setdefault("marker", "o")
+    kwargs.setdefault("markersize", 3)
+    (line,) = ax.plot(x[keep], mean[keep], label=label, **kwargs)
     if band and errors.shape[0] > 1:
-        low = np.maximum(mean - band * std, mean * 1e-3)
-        ax.fill_between(np.asarray(x)[keep], low[keep], (mean + band * std)[keep],
+        low = mean - band * std
+        low = np.maximum(low, mean * 1e-3) if log else low
+        ax.fill_between(x[keep], low[keep], (mean + band * std)[keep],
                         color=line.get_color(), alpha=0.2, linewidth=0)
-    return line
+    return ax
 
 
 def error_vs_dim(result: SweepResult, *, ax=None, schemes=None, num_samples=None,
@@ -57,8 +64,8 @@ def error_vs_dim(result: SweepResult, *, ax=None, schemes=None, num_samples=None
             if size not in sizes:
                 continue
             parts = [name] * (len(names) > 1) + [_label_samples(size)] * (len(sizes) > 1)
-            _curve(ax, dims[order], result.error[s, :, t][:, order], band,
-                   ", ".join(parts) or name)
+            mean_band(dims[order], result.error[s, :, t][:, order], ax=ax, band=band,
+                      label=", ".join(parts) or name)
     _finish(ax, "memory dimension $d$", result)
     return ax
 
@@ -79,8 +86,8 @@ def error_vs_samples(result: SweepResult, *, ax=None, schemes=None, dims=None,
             if dim not in shown:
                 continue
             parts = [name] * (len(names) > 1) + [f"d = {int(dim)}"] * (len(shown) > 1)
-            _curve(ax, sizes[finite], result.error[s][:, finite, i], band,
-                   ", ".join(parts) or name)
+            mean_band(sizes[finite], result.error[s][:, finite, i], ax=ax, band=band,
+                      label=", ".join(parts) or name)
     _finish(ax, "number of samples $T$", result)
     return ax
 

@@ -3,7 +3,8 @@
 A reproduction target (see `memjax.paper`) returns `Claim`s: what the paper or the theory
 predicts, what memjax measured (a slope with its confidence interval, or a value), over
 which range, and whether the two agree. `write_report` turns them, with the figures the
-targets saved, into `report.md` and a self-contained `report.html`.
+targets saved, into `report.md` and a self-contained `report.html`. `new_figure`,
+`save_figure` and `save_data` are how every target writes its files beside the report.
 """
 
 from __future__ import annotations
@@ -30,6 +31,34 @@ class Claim:
     @property
     def verdict(self) -> str:
         return {True: "yes", False: "NO", None: "n/a"}[self.agrees]
+
+
+def new_figure(ncols=1, width=4.6, height=3.5):
+    """A figure of `ncols` panels side by side (rendered off-screen); returns (fig, axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height),
+                             constrained_layout=True, squeeze=False)
+    return fig, axes[0]
+
+
+def save_figure(fig, out_dir, stem) -> str:
+    """Writes `stem`.png and `stem`.pdf in out_dir, closes the figure, returns the PNG name."""
+    import matplotlib.pyplot as plt
+
+    for suffix in (".png", ".pdf"):
+        fig.savefig(pathlib.Path(out_dir) / f"{stem}{suffix}", dpi=160)
+    plt.close(fig)
+    return f"{stem}.png"
+
+
+def save_data(result, out_dir, stem):
+    """Writes a result as `stem`.npz (+ .json sidecar) and `stem`.csv in out_dir."""
+    result.save(pathlib.Path(out_dir) / f"{stem}.npz")
+    result.to_csv(pathlib.Path(out_dir) / f"{stem}.csv")
 
 
 COLUMNS = ("experiment", "claim", "predicted", "measured", "fit_range", "verdict", "note")
