@@ -1,10 +1,16 @@
 """Exact errors of a batch of weights at every d of a nested capacity grid, for one seed.
 
-Three exact routes, picked per configuration by multiply-add count (`costs`):
+Four exact routes; the first three hold a seed's whole draw in memory and are picked per
+configuration by multiply-add count (`costs`), the fourth when they exceed the memory
+budget:
   * 'tokens': scores = E (Eᵀ Z) with Z = diag(q) C[f*] (C = U Uᵀ, M × M): ~4NdQM per d;
   * 'gram':   scores = G_d Z with the N × N Gram G_d = E_d E_dᵀ: ~2N²(d + QM) per d,
               cheapest when N is small;
-  * 'matrix': through W itself (`memjax.retrieval`), for M ≳ d.
+  * 'matrix': through W itself (`memjax.retrieval`), for M ≳ d;
+  * 'stream': tokens in chunks, drawn on the fly twice per d (embeddings are keyed by
+              row block, `embeddings.draw_blocks`): first A = Σ_x q(x) e_x 1[f*(x)]ᵀ
+              (d × M per weight vector), then the scores e_xᵀ (A C) chunk by chunk. Memory
+              O(QdM + chunk), whatever N: for N up to 10⁶ and beyond.
 The argmax over y is invariant to a positive scale of a token's scores, so the 1/√d of
 `gaussian` inputs and the left factor 1/‖e_x‖ of `sphere` inputs are never applied; the
 right factor 1/‖e_x'‖ of `sphere` inputs is folded into Z.
@@ -17,13 +23,20 @@ import jax.numpy as jnp
 
 from memjax import embeddings, retrieval
 
-ROUTES = ("auto", "tokens", "gram", "matrix")
+ROUTES = ("auto", "tokens", "gram", "matrix", "stream")
+# Above this many outputs the streamed route scatters q(x) e_x into A by target; below, a
+# product with the one-hot targets is faster.
+_SCATTER_OUTPUTS = 64
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def working_floats(route, num_inputs, num_outputs, dims, num_weights) -> int:
+def working_floats(route, num_inputs, num_outputs, dims, num_weights,
+                   token_chunk=None) -> int:
     """Floats one seed's scoring holds at its peak, by route (an upper estimate)."""
     n, m, q, num_dims = num_inputs, num_outputs, num_weights, len(dims)
+    if route == "stream":
+        return stream_fixed_floats(m, dims, q) + (token_chunk or 1) * stream_token_floats(
+            m, dims, q)
     if route == "gram":
         return num_dims * (n * n + 3 * q * n * m)
     if route == "matrix":
@@ -43,8 +56,22 @@ def costs(num_inputs, num_outputs, dims, num_weights) -> dict[str, int]:
 
 
 def choose(num_inputs, num_outputs, dims, num_weights) -> str:
+    """The in-memory route with the fewest multiply-adds."""
     table = costs(num_inputs, num_outputs, dims, num_weights)
     return min(table, key=table.get)
+
+
+def stream_fixed_floats(num_outputs, dims, num_weights) -> int:
+    """Floats the streamed route holds whatever the chunk: U, C and A, A·C for one d."""
+    d, m, q = max(dims), num_outputs, num_weights
+    return 2 * m * d + m * m + 3 * q * d * m
+
+
+def stream_token_floats(num_outputs, dims, num_weights) -> int:
+    """Floats the streamed route holds per token of a chunk."""
+    d, m, q = max(dims), num_outputs, num_weights
+    scatter = q * d if m > _SCATTER_OUTPUTS else q * m
+    return 2 * d + 2 * q * m + scatter + 4
 
 
 def _output_gram(out_cols, dim, kind):
@@ -106,3 +133,74 @@ def _input_grams(in_cols, dims):
     accumulated across the grid, so G_d does not depend on which other d are swept."""
     return jnp.stack([jnp.matmul(c[:d].T, c[:d], precision=_HIGHEST)
                       for d, c in zip(dims, in_cols)])
+
+
+def streamed_wrong_mass(key, num_inputs, num_outputs, dims, weights, targets, probs, *,
+                        input_kind, output_kind, token_chunk, nested=True):
+    """Per-(d, weight vector) error, (D, Q), drawing the embeddings chunk by chunk.
+
+    Args:
+      key: the seed's embeddings key (rows :N inputs, N:N+M outputs, as in
+        `embeddings.draw_columns(key, N + M, d)`; per d fold_in(key, d) if not nested).
+      num_inputs, num_outputs: N, M. dims: D static dimensions.
+      weights: (D, Q, N). targets: (N,). probs: (N,).
+      token_chunk: tokens per chunk, a multiple of the draw's block size.
+    """
+    n, m = num_inputs, num_outputs
+    size = embeddings.block_size(n + m)
+    if token_chunk % size:
+        raise ValueError(f"token_chunk must be a multiple of {size} for the streamed "
+                         f"route; got {token_chunk}.")
+    per_chunk = token_chunk // size
+    num_chunks = -(-n // token_chunk)
+    pad = num_chunks * token_chunk - n
+    # Padded tokens carry weight 0 and probability 0: they add nothing to A or the error.
+    weights = jnp.pad(weights, [(0, 0), (0, 0), (0, pad)])
+    targets = jnp.pad(targets, (0, pad))
+    probs = jnp.pad(probs, (0, pad))
+    first_out, skip = divmod(n, size)
+    out_blocks = -(-(skip + m) // size)
+    out = []
+    for i, dim in enumerate(dims):
+        dim_key = key if nested else jax.random.fold_in(key, dim)
+        out_rows = embeddings.draw_blocks(dim_key, first_out, out_blocks, size, dim)
+        output_emb = embeddings.restrict(out_rows[:, skip:skip + m].T, dim, output_kind)
+        num_weights = weights.shape[1]
+
+        def chunk(j, dim=dim, dim_key=dim_key):
+            cols = embeddings.draw_blocks(dim_key, j * per_chunk, per_chunk, size, dim)
+            start = j * token_chunk
+            return (cols, jax.lax.dynamic_slice_in_dim(targets, start, token_chunk),
+                    jax.lax.dynamic_slice_in_dim(probs, start, token_chunk), start)
+
+        def accumulate(j, stored, i=i, chunk=chunk):
+            cols, tgt, _, start = chunk(j)
+            w = jax.lax.dynamic_slice_in_dim(weights[i], start, token_chunk, axis=1)
+            if input_kind == "sphere":
+                w = w * jax.lax.rsqrt(jnp.sum(cols * cols, axis=0))
+            if m > _SCATTER_OUTPUTS:
+                rows = w[:, :, None] * cols.T[None]  # (Q, c, d)
+                part = jax.ops.segment_sum(jnp.moveaxis(rows, 1, 0), tgt, m)  # (M, Q, d)
+                return stored + jnp.transpose(part, (1, 2, 0))
+            onehot = w[:, :, None] * jax.nn.one_hot(tgt, m, dtype=cols.dtype)  # (Q, c, M)
+            return stored + jnp.einsum("dc,qcm->qdm", cols, onehot, precision=_HIGHEST)
+
+        stored = jax.lax.fori_loop(0, num_chunks, accumulate,
+                                   jnp.zeros((num_weights, dim, m), output_emb.dtype))
+        # A·C with C = U Uᵀ, through whichever side is cheaper.
+        if m <= 2 * dim:
+            factor = jnp.einsum("qdm,mk->qdk", stored, jnp.matmul(
+                output_emb, output_emb.T, precision=_HIGHEST), precision=_HIGHEST)
+        else:
+            factor = jnp.einsum("qdm,me,ke->qdk", stored, output_emb, output_emb,
+                                precision=_HIGHEST)
+
+        def score(j, mass, chunk=chunk, factor=factor):
+            cols, tgt, prob, _ = chunk(j)
+            scores = jnp.einsum("dc,qdm->qcm", cols, factor, precision=_HIGHEST)
+            wrong = jnp.argmax(scores, axis=-1) != tgt
+            return mass + jnp.sum(jnp.where(wrong, prob.astype(scores.dtype), 0.0), axis=-1)
+
+        out.append(jax.lax.fori_loop(0, num_chunks, score,
+                                     jnp.zeros((num_weights,), output_emb.dtype)))
+    return jnp.stack(out)

@@ -9,6 +9,8 @@ between runs (`MEMJAX_CACHE_DIR`, default ~/.cache/memjax).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
 import os
 import pathlib
@@ -16,6 +18,8 @@ import sys
 import zlib
 
 import numpy as np
+
+from memjax.bench import add_bench_parser
 
 DEFAULT_SCHEMES = ("population:power=1", "threshold:top=d/8")
 
@@ -64,7 +68,12 @@ def enable_compilation_cache():
 def add_sweep_parser(subparsers):
     p = subparsers.add_parser("sweep", help="exact errors over a (scheme, seed, T, d) grid",
                               description="Evaluate memory schemes over a grid of sample "
-                              "sizes T and capacities d, for many seeds, in one call.")
+                              "sizes T and capacities d, for many seeds, in one call. "
+                              "Finished chunks of seeds are written to OUT.chunks/ as "
+                              "they complete; rerunning an interrupted command resumes "
+                              "from them (bit-identical to an uninterrupted run) and "
+                              "recomputes nothing finished. The folder is removed once "
+                              "OUT is written.")
     p.add_argument("--num-inputs", type=int, default=1000, help="N (default 1000)")
     p.add_argument("--num-outputs", type=int, default=5, help="M (default 5)")
     p.add_argument("--zipf-exponent", type=float, default=2.0, help="α (default 2)")
@@ -94,6 +103,11 @@ def add_sweep_parser(subparsers):
     p.add_argument("--csv", default=None, help="also write a tidy CSV here")
     p.add_argument("--plot", default=None, help="write error-vs-d (and vs-T) figure here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-checkpoint", action="store_true",
+                   help="do not write finished seeds to OUT.chunks/ (an interrupted run "
+                        "then starts over)")
+    p.add_argument("--keep-chunks", action="store_true",
+                   help="keep OUT.chunks/ after OUT is written (default: removed)")
     p.set_defaults(run=run_sweep)
 
 
@@ -101,24 +115,48 @@ def run_sweep(args):
     import jax
 
     import memjax
+    from memjax import _checkpoint
 
-    result = memjax.sweep(
-        jax.random.key(args.key), num_inputs=args.num_inputs, num_outputs=args.num_outputs,
-        zipf_exponent=args.zipf_exponent,
-        dims=parse_grid(args.dims, integer=True, name="dims"),
-        num_samples=parse_grid(args.num_samples, integer=False, name="num-samples"),
-        schemes=args.schemes or list(DEFAULT_SCHEMES),
-        seeds=shard_seeds(args.num_seeds, args.shard_index, args.num_shards),
-        input_embedding=args.input_embedding, output_embedding=args.output_embedding,
-        targets=args.targets, nested=not args.independent, route=args.route,
-        seed_chunk=args.seed_chunk, progress=not args.no_progress)
+    folder = None if args.no_checkpoint else pathlib.Path(args.out).with_suffix(".chunks")
+    with _log_to_stdout():  # says how many seeds the checkpoint already holds
+        result = memjax.sweep(
+            jax.random.key(args.key), num_inputs=args.num_inputs,
+            num_outputs=args.num_outputs, zipf_exponent=args.zipf_exponent,
+            dims=parse_grid(args.dims, integer=True, name="dims"),
+            num_samples=parse_grid(args.num_samples, integer=False, name="num-samples"),
+            schemes=args.schemes or list(DEFAULT_SCHEMES),
+            seeds=shard_seeds(args.num_seeds, args.shard_index, args.num_shards),
+            input_embedding=args.input_embedding, output_embedding=args.output_embedding,
+            targets=args.targets, nested=not args.independent, route=args.route,
+            seed_chunk=args.seed_chunk, progress=not args.no_progress, checkpoint=folder)
     print(summary(result))
     path = result.save(args.out)
     print(f"wrote {path} and {path.with_suffix('.json')}")
+    if folder is not None and not args.keep_chunks:  # the result now holds every seed
+        if _checkpoint.remove(folder):
+            print(f"removed the checkpoint {folder} (--keep-chunks keeps it)")
+        else:
+            print(f"kept the checkpoint {folder}: it holds files memjax did not write")
     if args.csv:
         print(f"wrote {result.to_csv(args.csv)}")
     if args.plot:
         print(f"wrote {plot_sweep(result, args.plot)}")
+
+
+@contextlib.contextmanager
+def _log_to_stdout():
+    """Prints memjax's INFO messages (e.g. what a checkpoint resumes) while inside."""
+    logger = logging.getLogger("memjax")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def shard_seeds(num_seeds, shard_index, num_shards) -> list[int]:
@@ -279,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(subparsers)
     add_reproduce_parser(subparsers)
     add_merge_parser(subparsers)
+    add_bench_parser(subparsers)
     return parser
 
 

@@ -7,7 +7,8 @@ Two laws, for inputs and outputs separately:
 Capacity grids are nested: one standard Gaussian `base` of width d_max is drawn per seed
 and the d-dimensional embeddings are its first d coordinates, scaled at dimension d
 (`restrict`), so every d has exactly the declared law while all d share randomness.
-Columns of `base` are keyed by their index, so the first d columns do not depend on d_max.
+Coordinates are keyed by their index (and rows by their block of `ROW_BLOCK`), so the
+first d coordinates do not depend on d_max, and a block of rows can be drawn on its own.
 """
 
 from __future__ import annotations
@@ -21,15 +22,44 @@ from memjax._random import fast_bits
 KINDS = ("gaussian", "sphere")
 
 
+# Vectors are drawn in blocks of ROW_BLOCK rows, each coordinate k of each block b from
+# its own key fold_in(key, k·2^16 + b): a block's values do not depend on how many vectors
+# or coordinates are drawn, so huge draws can be made block by block (token streaming).
+ROW_BLOCK = 1024
+_MAX_BLOCKS = 1 << 16
+
+
+def block_size(num_vectors: int) -> int:
+    """Rows per block for a draw of `num_vectors` (one short block when it is small)."""
+    return min(ROW_BLOCK, num_vectors)
+
+
 @fast_bits
+def draw_blocks(key: jax.Array, first_block: int, num_blocks: int, size: int,
+                max_dim: int) -> jax.Array:
+    """Coordinates 0..max_dim-1 of the rows of blocks first_block.. of a draw whose block
+    size is `size`: shape (max_dim, num_blocks·size). `first_block` may be traced."""
+    dtype = jnp.result_type(float)
+    blocks = first_block + jnp.arange(num_blocks, dtype=jnp.uint32)
+    coords = jnp.arange(max_dim, dtype=jnp.uint32)
+    index = (coords[:, None] << 16) + blocks[None, :]
+    cell = lambda i: jax.random.normal(jax.random.fold_in(key, i), (size,), dtype)
+    out = jax.vmap(jax.vmap(cell))(index)
+    return out.reshape(max_dim, num_blocks * size)
+
+
 def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
     """The transpose of `draw_base`, (max_dim, num_vectors): row k is coordinate k of
     every vector, so the first d rows (a contiguous prefix) are the d-dim draw."""
     num_vectors = _checks.int_at_least("num_vectors", num_vectors, 1)
     max_dim = _checks.int_at_least("max_dim", max_dim, 1)
-    dtype = jnp.result_type(float)
-    column = lambda k: jax.random.normal(jax.random.fold_in(key, k), (num_vectors,), dtype)
-    return jax.vmap(column)(jnp.arange(max_dim, dtype=jnp.uint32))
+    size = block_size(num_vectors)
+    num_blocks = -(-num_vectors // size)
+    if num_blocks > _MAX_BLOCKS or max_dim > _MAX_BLOCKS:
+        _checks.fail("num_vectors, max_dim", (num_vectors, max_dim),
+                     f"at most {_MAX_BLOCKS * ROW_BLOCK} vectors and {_MAX_BLOCKS} "
+                     "dimensions")
+    return draw_blocks(key, 0, num_blocks, size, max_dim)[:, :num_vectors]
 
 
 def draw_base(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:

@@ -21,10 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import _checks, _nested, data, embeddings, schemes as schemes_lib
+from memjax import (_checkpoint, _checks, _devices, _nested, data, embeddings,
+                    schemes as schemes_lib)
 from memjax.results import SweepResult
 
 TARGET_KINDS = ("mod", "random")
+COUNT_METHODS = ("auto", "stream", "multinomial")
+# 'auto' counts by reading a token stream up to this T_max, by multinomial draws above it.
+STREAM_COUNTS_LIMIT = 1 << 22
 # Bytes for one chunk of seeds. Chunks of ~10–30 seeds were fastest on a 2-core CPU with a
 # 32 MiB L3 (larger chunks spill the cache); memory use stays far below the machine.
 DEFAULT_MEMORY_BUDGET = 192 << 20
@@ -49,6 +53,7 @@ class SweepConfig:
     nested: bool = True
     route: str = "auto"
     token_chunk: int | None = None
+    counts: str = "auto"
 
     @property
     def finite_samples(self) -> tuple[int, ...]:
@@ -66,15 +71,74 @@ class SweepConfig:
         return _nested.choose(self.num_inputs, self.num_outputs, self.dims,
                               self.num_weights)
 
+    @property
+    def resolved_counts(self) -> str:
+        """How finite-T counts are drawn: 'stream' (read T_max tokens) or 'multinomial'
+        (nested multinomial increments; cost independent of T)."""
+        if self.counts != "auto":
+            return self.counts
+        finite = self.finite_samples
+        return "stream" if not finite or finite[-1] <= STREAM_COUNTS_LIMIT else "multinomial"
+
     def bytes_per_seed(self) -> int:
         """An upper estimate of one seed's peak working memory."""
         n, m, d_max = self.num_inputs, self.num_outputs, max(self.dims)
-        draws = (n + m) * (d_max if self.nested else sum(self.dims))
+        route = self.resolved_route
+        draws = 0 if route == "stream" else (n + m) * (d_max if self.nested else sum(
+            self.dims))
         floats = 2 * draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
-            self.resolved_route, n, m, self.dims, self.num_weights)
-        ints = 3 * (self.finite_samples[-1] if self.finite_samples else 0)
-        ints += len(self.num_samples) * n
+            route, n, m, self.dims, self.num_weights, self.token_chunk)
+        floats += 2 * len(self.num_samples) * n  # frequencies and their weights' ranks
+        ints = len(self.num_samples) * n
+        if self.finite_samples and self.resolved_counts == "stream":
+            ints += 3 * self.finite_samples[-1]
+        elif self.finite_samples:  # nested increments and the binary tree over tokens
+            floats += 3 * len(self.finite_samples) * 2 * n
         return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
+
+
+def _plan(config: SweepConfig, memory_budget: int) -> SweepConfig:
+    """Fixes the route (and the streamed route's token chunk) so one seed fits the budget.
+
+    'auto' takes the in-memory route with the fewest multiply-adds, or streams the tokens
+    when a seed's whole draw would not fit; a request that cannot fit even so is refused
+    here, before anything is compiled, with the size it would need."""
+    config = dataclasses.replace(config, route=config.resolved_route)
+    if config.route != "stream" and (config.bytes_per_seed() <= memory_budget
+                                     or config.token_chunk is not None):
+        if config.bytes_per_seed() > memory_budget:
+            _too_big(config, config.bytes_per_seed(), memory_budget)
+        return config
+    if config.route != "stream":
+        config = dataclasses.replace(config, route="stream")
+    size = embeddings.block_size(config.num_inputs + config.num_outputs)
+    if config.token_chunk is not None:
+        if config.token_chunk % size:
+            _checks.fail("token_chunk", config.token_chunk,
+                         f"a multiple of {size} (the draw's row block) for route 'stream'")
+    else:
+        smallest = dataclasses.replace(config, token_chunk=size)
+        per_block = dataclasses.replace(config, token_chunk=2 * size).bytes_per_seed() - (
+            smallest.bytes_per_seed())
+        blocks = 1 + max(0, memory_budget - smallest.bytes_per_seed()) // per_block
+        whole = -(-config.num_inputs // size)
+        config = dataclasses.replace(config, token_chunk=size * int(min(blocks, whole)))
+    if config.bytes_per_seed() > memory_budget:
+        _too_big(config, config.bytes_per_seed(), memory_budget)
+    return config
+
+
+def _too_big(config, needed, budget):
+    raise ValueError(
+        f"one seed of this sweep needs about {_mib(needed)} (route {config.route!r}"
+        + (f", token_chunk={config.token_chunk}" if config.token_chunk else "")
+        + f"; N={config.num_inputs}, M={config.num_outputs}, d_max={max(config.dims)}, "
+        f"{config.num_weights} weight vectors per d), but memory_budget is {_mib(budget)}: "
+        f"pass memory_budget={needed} or more (bytes), or a smaller grid.")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def _weight_batch(config, freqs, probs):
@@ -102,11 +166,19 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
         targets = data.random_targets(role_keys[_TARGETS], n, m)
     finite = [int(t) for t in config.num_samples if math.isfinite(t)]
     counts = None
-    if finite:
+    if finite and config.resolved_counts == "stream":
         stream = data.sample_tokens(role_keys[_DATA], table, max(finite))
         counts = data.nested_counts(stream, n, finite)
+    elif finite:
+        counts = data.nested_multinomial_counts(role_keys[_DATA], probs, finite)
     freqs = schemes_lib.frequencies(counts, config.num_samples, probs)
     weights, index = _weight_batch(config, freqs, probs)
+    if config.resolved_route == "stream":
+        mass = _nested.streamed_wrong_mass(
+            role_keys[_EMBEDDINGS], n, m, config.dims, weights, targets, probs,
+            input_kind=config.input_embedding, output_kind=config.output_embedding,
+            token_chunk=config.token_chunk, nested=config.nested)
+        return _finish(mass, weights, index)
     # Inputs and outputs come from one draw of N + M vectors (rows :N and N:).
     if config.nested:
         both = embeddings.draw_columns(role_keys[_EMBEDDINGS], n + m, max(config.dims))
@@ -119,6 +191,11 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
                               weights, targets, probs, input_kind=config.input_embedding,
                               output_kind=config.output_embedding,
                               token_chunk=config.token_chunk)  # (D, Q)
+    return _finish(mass, weights, index)
+
+
+def _finish(mass, weights, index):
+    """(D, Q) masses -> (S, T, D) errors."""
     # Invalid weights (a custom scheme's NaN, inf or negative values) poison their points
     # with NaN, which `sweep` reports, instead of an argmax over NaN scores passing silently.
     valid = jnp.all(jnp.isfinite(weights) & (weights >= 0), axis=-1)
@@ -175,7 +252,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
           output_embedding: str = "sphere", targets: str = "mod", nested: bool = True,
           progress: bool = False, seed_chunk: int | None = None,
           memory_budget: int = DEFAULT_MEMORY_BUDGET, route: str = "auto",
-          token_chunk: int | None = None, devices=None) -> SweepResult:
+          token_chunk: int | None = None, devices=None,
+          checkpoint=None, counts: str = "auto") -> SweepResult:
     """The exact population error at every (scheme, seed, T, d) of a grid.
 
     Args:
@@ -192,12 +270,36 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       nested: share one draw across d (True) or draw independently per d (False).
       progress: show a progress bar over seed chunks.
       seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows).
-      memory_budget: bytes one chunk of seeds may use (sets the default seed_chunk).
-      route: 'tokens', 'gram' or 'matrix' (see `memjax._nested`); 'auto' picks the
-        cheapest by multiply-add count.
-      token_chunk: tokens scored at once (default: automatic).
-      devices: devices to shard each chunk's seeds over (default: all local devices of
-        the default backend); each seed's result is the same on any number of devices.
+      memory_budget: bytes one chunk of seeds may use: sets the default seed_chunk and,
+        when one seed's whole draw does not fit, makes 'auto' stream the tokens in chunks
+        sized to it; a sweep whose single seed cannot fit even so is refused before it
+        starts, with the size it needs.
+      route: 'tokens', 'gram', 'matrix' or 'stream' (see `memjax._nested`); 'auto'
+        picks the in-memory route with the fewest multiply-adds, or 'stream' when it
+        would exceed `memory_budget`. Routes agree up to float rounding (ties aside).
+      token_chunk: tokens scored at once (default: automatic; for 'stream', a multiple
+        of `embeddings.ROW_BLOCK`).
+      devices: devices to shard each chunk's seeds over (default: this process's local
+        devices of the default backend); each seed's result is the same on any number of
+        devices. After `jax.distributed.initialize`, pass `jax.devices()` to run one
+        global program over every process's devices (every process makes the same call
+        and receives the whole result).
+      checkpoint: a folder (created if needed) to write each finished chunk of seeds to,
+        atomically; rerun with the same arguments, the sweep reuses every finished seed
+        and computes only the others, bit-identical to an uninterrupted run (rows are
+        kept per seed, so seed_chunk, memory_budget, devices and the seed list may change;
+        seeds not asked for are ignored). A file that is damaged or was written by
+        another configuration (any argument above that changes a seed's result, the key,
+        the dtype, or the memjax or jax version) raises a ValueError naming it. A
+        function in a custom scheme is known by its name and code, not by the values it
+        captures: change its name (or the folder) when those change. None (default):
+        nothing is written. `memjax sweep --out X` uses `X.chunks/`.
+      counts: how finite-T counts are drawn: 'stream' reads one stream of T_max tokens
+        (its prefixes give every T); 'multinomial' draws the nested increments between
+        consecutive T from the multinomial law (the counts are sufficient statistics),
+        at a cost independent of T, for T up to 10^12 and beyond (the counts at T then
+        depend on the smaller T of the grid, not the larger); 'auto' (default) streams
+        up to T_max = 2^22. Both give the same law.
 
     Returns:
       A `SweepResult` whose `.error` has dims ("scheme", "seed", "num_samples", "dim").
@@ -221,39 +323,51 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         targets=_checks.choice("targets", targets, TARGET_KINDS), nested=bool(nested),
         route=_checks.choice("route", route, _nested.ROUTES),
         token_chunk=None if token_chunk is None else _checks.int_at_least(
-            "token_chunk", token_chunk, 1))
+            "token_chunk", token_chunk, 1),
+        counts=_checks.choice("counts", counts, COUNT_METHODS))
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
+    config = _plan(config, memory_budget)
     if seed_chunk is None:
         seed_chunk = max(1, memory_budget // config.bytes_per_seed())
     seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
-    devices = list(jax.local_devices() if devices is None else devices)
-    if not devices:
-        _checks.fail("devices", devices, "a non-empty sequence of jax devices")
+    devices = _devices.resolve(devices)
+    rows, todo, store = {}, list(seeds), None  # rows: seed -> errors (S, T, D)
+    if checkpoint is not None:
+        store = _checkpoint.SeedStore(
+            checkpoint, _checkpoint.identity(
+                config, route=config.resolved_route, zipf_exponent=float(zipf_exponent),
+                key=_key_description(key)),
+            row_shape=(len(config.schemes), len(sample_sizes), len(dims)),
+            dtype=jnp.result_type(float))
+        rows, todo = store.rows, store.report(seeds)
     # Equal chunks (the last padded with extra seeds, discarded) keep one compiled shape;
     # each chunk splits evenly over the devices.
-    num_chunks = -(-len(seeds) // seed_chunk)
-    seed_chunk = -(-len(seeds) // num_chunks)
-    seed_chunk = -(-seed_chunk // len(devices)) * len(devices)
-    padded = np.concatenate([np.asarray(seeds, np.uint32), np.arange(
-        num_chunks * seed_chunk - len(seeds), dtype=np.uint32) + max(seeds) + 1])
+    num_chunks = -(-len(todo) // seed_chunk)
+    if todo:
+        seed_chunk = -(-len(todo) // num_chunks)
+        seed_chunk = -(-seed_chunk // len(devices)) * len(devices)
+    padded = np.concatenate([np.asarray(todo, np.uint32), np.arange(
+        num_chunks * seed_chunk - len(todo), dtype=np.uint32) + max(seeds) + 1])
 
-    mesh = jax.sharding.Mesh(np.asarray(devices), ("seed",))
-    by_seed = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    probs, table, key = jax.device_put(
-        (data.zipf_probs(num_inputs, zipf_exponent),
-         data.zipf_alias_table(num_inputs, zipf_exponent), key), replicated)
-    chunks = []
+    mesh = _devices.mesh(devices)
+    table = None  # the alias table is only read by streamed counts
+    if config.finite_samples and config.resolved_counts == "stream":
+        table = data.zipf_alias_table(num_inputs, zipf_exponent)
+    probs, table, key = _devices.put_replicated(mesh,
+        (data.zipf_probs(num_inputs, zipf_exponent), table, key))
     bar = _progress(num_chunks, progress)
     for c in range(num_chunks):
-        part_seeds = jax.device_put(padded[c * seed_chunk:(c + 1) * seed_chunk], by_seed)
+        part_seeds = _devices.put_batch(mesh, padded[c * seed_chunk:(c + 1) * seed_chunk])
         part = _chunk_errors(config, key, part_seeds, probs, table)
-        chunks.append(np.asarray(part))
+        real = todo[c * seed_chunk:(c + 1) * seed_chunk]
+        part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
+        _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
+        if store is not None:
+            store.save(real, part)
+        rows.update(zip(real, part))
         bar.update(1)
     bar.close()
-    errors = np.concatenate(chunks)[:len(seeds)]
-    errors = np.moveaxis(errors, 0, 1)  # (scheme, seed, T, d)
-    _check_finite(errors, config)
+    errors = np.stack([rows[s] for s in seeds], axis=1)  # (scheme, seed, T, d)
     return SweepResult(
         error=errors,
         coords={"scheme": [s.name for s in config.schemes],
@@ -264,6 +378,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                 "zipf_exponent": float(zipf_exponent),
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
                 "targets": targets, "nested": bool(nested), "route": config.resolved_route,
+                "token_chunk": config.token_chunk, "counts": config.resolved_counts,
                 "key": _key_description(key), "num_devices": len(devices)})
 
 
@@ -282,6 +397,7 @@ def _check_finite(errors, config):
 
 def _key_description(key) -> str:
     try:
-        return f"{jax.random.key_impl(key)}:{np.asarray(jax.random.key_data(key)).tolist()}"
+        data_ = _devices.fetch(jax.random.key_data(key))
+        return f"{jax.random.key_impl(key)}:{data_.tolist()}"
     except (TypeError, ValueError):
         return repr(key)

@@ -17,6 +17,8 @@ import platform
 
 import numpy as np
 
+from memjax import _atomic
+
 DIMS = ("scheme", "seed", "num_samples", "dim")
 
 
@@ -80,17 +82,20 @@ class SweepResult:
                             attrs={k: json.dumps(v) for k, v in self.config.items()})
 
     def save(self, path) -> pathlib.Path:
-        """Writes `path` (.npz: error and coordinates) and `path` with .json (metadata)."""
+        """Writes `path` (.npz: error and coordinates) and `path` with .json (metadata),
+        each atomically (a temporary file, then a rename): never half-written."""
         path = pathlib.Path(path).with_suffix(".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"error": self.error}
         arrays.update({f"coord_{d}": np.asarray(self.coords[d]) for d in self.dims})
-        np.savez(path, **arrays)
         meta = {"dims": list(self.dims), "config": self.config,
                 "coords": {d: _jsonable(self.coords[d]) for d in self.dims},
                 "versions": versions(),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        # Both files are complete before either is renamed into place.
+        with _atomic.replacing(path.with_suffix(".json")) as sidecar, \
+                _atomic.replacing(path) as npz:
+            np.savez(npz, **arrays)
+            sidecar.write((json.dumps(meta, indent=2) + "\n").encode())
         return path
 
     def to_csv(self, path) -> pathlib.Path:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from memjax import _checks, data, models, optimizers
+from memjax import _checks, _devices, data, models, optimizers
 from memjax.models import Model
 from memjax.optimizers import Optimizer, StepSize
 
@@ -346,7 +346,8 @@ def _draw_seeds(spec: DrawSpec, key, seeds, table) -> Draws:
 @functools.partial(jax.jit, static_argnums=0)
 def _train_chunk(config: TrainConfig, draws, which, step_size, probs):
     """Runs (which[r], step_size[r]): seed draws are picked inside the program, so a
-    seed's d × d draw is not copied once per step size."""
+    seed's d × d draw is not copied once per step size. Sharded over devices along r,
+    every device holds all the draws and picks its own runs' seeds."""
     TRACE_COUNTS[config] += 1  # runs at trace time only
 
     def one(i, size):
@@ -358,7 +359,7 @@ def _train_chunk(config: TrainConfig, draws, which, step_size, probs):
 def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: float,
                seeds=None, num_seeds: int = 1, run_chunk: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET,
-               cache_budget: int = DEFAULT_CACHE_BUDGET) -> RunOutput:
+               cache_budget: int = DEFAULT_CACHE_BUDGET, devices=None) -> RunOutput:
     """Every (seed, step size) run of one static configuration, vmapped in chunks.
 
     Args:
@@ -371,6 +372,9 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
       run_chunk: runs per compiled call (default: as many as fit in `cache_budget`
         bytes, at least one, at most what `memory_budget` allows); every chunk has the
         same size, so one configuration compiles once.
+      devices: devices to split each chunk's runs over (default: this process's local
+        devices); a run's result is the same on any number of devices. The seeds'
+        draws are made split over the devices too, then copied to each of them.
 
     Returns:
       `RunOutput` with leading axes (seed, step size): error (S, G, E).
@@ -394,20 +398,32 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
     run_chunk = min(_checks.int_at_least("run_chunk", run_chunk, 1), runs)
     num_chunks = -(-runs // run_chunk)
     run_chunk = -(-runs // num_chunks)  # equal chunks: one compiled shape
+    devices = _devices.resolve(devices)
+    run_chunk = -(-run_chunk // len(devices)) * len(devices)  # even split over devices
+    num_chunks = -(-runs // run_chunk)
     # Run r is (seed r // G, step size r % G); padding repeats the last run.
     index = np.minimum(np.arange(num_chunks * run_chunk), runs - 1)
-    size_of = jax.tree.map(lambda a: a[index % num_sizes], step_size)
-    probs = data.zipf_probs(config.num_inputs, zipf_exponent)
-    table = data.zipf_alias_table(config.num_inputs, zipf_exponent)
+    size_of = jax.tree.map(lambda a: np.asarray(a)[index % num_sizes], step_size)
+    mesh = _devices.mesh(devices)
+    probs, table, key = _devices.put_replicated(mesh, (
+        data.zipf_probs(config.num_inputs, zipf_exponent),
+        data.zipf_alias_table(config.num_inputs, zipf_exponent), key))
     # Draws are made once per seed, in their own program shared by every configuration
-    # with the same shapes (drawing random numbers compiles slowly on CPU).
-    draws = _draw_seeds(draw_spec(config), key, np.asarray(seeds, np.uint32), table)
+    # with the same shapes (drawing random numbers compiles slowly on CPU). Padding
+    # repeats the last seed; no run reads it.
+    seed_array = np.asarray(seeds, np.uint32)
+    seed_array = seed_array[np.minimum(np.arange(-(-len(seeds) // len(devices))
+                                                 * len(devices)), len(seeds) - 1)]
+    draws = _draw_seeds(draw_spec(config), key, _devices.put_batch(mesh, seed_array),
+                        table)
+    if len(devices) > 1:
+        draws = _devices.replicate(draws, mesh)
     parts = []
     for c in range(num_chunks):
         part = slice(c * run_chunk, (c + 1) * run_chunk)
         which = (index[part] // num_sizes).astype(np.int32)
-        out = _train_chunk(config, draws, which, jax.tree.map(lambda a: a[part], size_of),
-                           probs)
-        parts.append(jax.tree.map(np.asarray, out))
+        sizes = jax.tree.map(lambda a: _devices.put_batch(mesh, a[part]), size_of)
+        out = _train_chunk(config, draws, _devices.put_batch(mesh, which), sizes, probs)
+        parts.append(jax.tree.map(_devices.fetch, out))
     out = jax.tree.map(lambda *a: np.concatenate(a)[:runs], *parts)
     return jax.tree.map(lambda a: a.reshape((len(seeds), num_sizes) + a.shape[1:]), out)

@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 
 import jax
 import numpy as np
 
-from memjax import _checks
+from memjax import _atomic, _checks, _devices
 from memjax import models as models_lib
 from memjax import optimizers as optimizers_lib
 from memjax.models import Model
@@ -79,22 +77,12 @@ def _block_id(block: Block, identity: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _run_block(key, block: Block, step_size, zipf_exponent, seeds, memory_budget):
+def _run_block(key, block: Block, step_size, zipf_exponent, seeds, memory_budget,
+               devices=None):
     out = train_runs(key, block.config, step_size, zipf_exponent=zipf_exponent,
-                     seeds=seeds, memory_budget=memory_budget)
+                     seeds=seeds, memory_budget=memory_budget, devices=devices)
     where = [block.config.eval_steps.index(s) for s in block.sample_steps]
     return out.error[..., where], out.finite[..., where]
-
-
-def _save_atomic(path, **arrays):
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(handle)
-    try:
-        np.savez(temp, **arrays)
-        os.replace(temp, path)  # atomic on POSIX: a block is either whole or absent
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
@@ -103,7 +91,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 init: str = "gaussian", num_seeds: int = 1, seeds=None,
                 decay_factor: float = 1.0, decay_step: int = 0, targets: str = "mod",
                 route: str = "auto", out=None, progress: bool = False,
-                memory_budget: int = DEFAULT_MEMORY_BUDGET):
+                memory_budget: int = DEFAULT_MEMORY_BUDGET, devices=None):
     """The population error after training, over a grid, in one call.
 
     Static axes (model, optimizer, layer norm, d, B) are looped over, one compiled
@@ -124,6 +112,8 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
       decay_factor, decay_step: the 'step' schedule's numbers (same for every γ).
       route: 'auto', 'direct' or 'tokens' (tokens where exact, else auto).
       out: result path for saving and resuming (None: keep in memory only).
+      devices: devices to split each block's (seed, γ) runs over (default: this
+        process's local devices); a run's result is the same on any number of devices.
 
     Returns:
       A `memjax.SweepResult` with dims `SWEEP_DIMS`.
@@ -131,6 +121,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
     _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
+    devices = _devices.resolve(devices)
     dims = _checks.int_tuple("dims", dims, 1)
     batch_sizes = _checks.int_tuple("batch_sizes", batch_sizes, 1)
     num_samples = _checks.int_tuple("num_samples", num_samples, 1)
@@ -180,9 +171,9 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 err, fin = saved["error"], saved["finite"]
         else:
             err, fin = _run_block(key, block, step_size, zipf_exponent, seeds,
-                                  memory_budget)
+                                  memory_budget, devices=devices)
             if path is not None:
-                _save_atomic(path, error=err, finite=fin)
+                _atomic.save_npz(path, error=err, finite=fin)  # whole or absent
         # (seed, γ, T) -> (γ, seed, T)
         errors[block.index] = np.swapaxes(err, 0, 1)
         finite[block.index] = np.swapaxes(fin, 0, 1)
@@ -205,7 +196,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 "non_finite_runs": int((~finite).sum()),
                 "models": [repr(m) for m in model_list],
                 "optimizers": [repr(o) for o in optimizer_list],
-                "key": identity["key"]})
+                "key": identity["key"], "num_devices": len(devices)})
     if out is not None:
         result.save(out)
     return result

@@ -296,3 +296,101 @@ def test_nested_counts_under_jit_equal_eager(small_stream):
 def test_nested_counts_reject_bad_inputs_naming_them(tokens, num_inputs, sizes, name):
     with pytest.raises(ValueError, match=name):
         data.nested_counts(jnp.asarray(tokens), num_inputs, sizes)
+
+
+# --- binomial and multinomial counts ---------------------------------------------------
+# Moment checks: with R independent draws, the sample mean of a count has standard error
+# sqrt(var/R) and the sample variance has relative standard error sqrt((2 + κ)/R), κ the
+# excess kurtosis (1 - 6pq)/(npq) of a binomial; 5 standard errors bound each check
+# (probability < 6e-7 each, < 1e-4 over all the checks here, for fixed keys).
+
+def _check_moments(draws, mean, var, label):
+    draws = np.asarray(draws, np.float64)
+    reps = draws.shape[0]
+    z = (draws.mean(axis=0) - mean) / np.sqrt(np.maximum(var, 1e-300) / reps)
+    assert np.all(np.abs(z[var > 0]) < 5), (label, np.abs(z).max())
+    kurtosis = np.where(var > 0, (1 - 6 * var / np.maximum(mean, 1e-300) * (
+        1 - var / np.maximum(mean, 1e-300))) / np.maximum(var, 1e-300), 0)
+    ratio = draws.var(axis=0, ddof=1) / np.maximum(var, 1e-300)
+    band = 5 * np.sqrt((2 + np.abs(kurtosis)) / reps)
+    keep = var > 0.5  # below this the variance estimate is too discrete to test this way
+    assert np.all(np.abs(ratio[keep] - 1) < band[keep]), (label, ratio[keep])
+
+
+@pytest.mark.parametrize("num_trials", [0.0, 7.0, 5e4, 3e7])
+@pytest.mark.parametrize("prob", [0.0, 1e-6, 0.3, 1.0])
+def test_binomial_has_the_exact_mean_and_variance(num_trials, prob):
+    # 3e7 > 2^20 goes through the order-statistics halving in float32.
+    draws = jax.jit(jax.vmap(lambda k: data.binomial(k, num_trials, prob)))(
+        jax.random.split(jax.random.key(5), 4000))
+    assert np.all((draws >= 0) & (draws <= num_trials))
+    np.testing.assert_array_equal(draws, np.round(draws))
+    mean, var = num_trials * prob, num_trials * prob * (1 - prob)
+    if var == 0:
+        np.testing.assert_array_equal(draws, mean)
+    else:
+        _check_moments(np.asarray(draws)[:, None], np.array([mean]), np.array([var]),
+                       (num_trials, prob))
+
+
+@pytest.mark.parametrize("num_samples", [1, 250, 10**5, 10**9])
+def test_multinomial_counts_have_the_exact_moments_per_token(num_samples):
+    probs = np.asarray(zipf_reference(37, 1.3))  # 37 tokens: a tree with padding
+    draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
+        jax.random.split(jax.random.key(6), 3000))
+    assert draws.shape == (3000, 37)
+    np.testing.assert_array_equal(draws, np.round(draws))
+    np.testing.assert_array_equal(np.asarray(draws, np.float64).sum(axis=1), num_samples)
+    _check_moments(draws, num_samples * probs, num_samples * probs * (1 - probs),
+                   num_samples)
+
+
+def test_multinomial_counts_reach_a_trillion_samples():
+    # Float64 draws have the exact law. In float32 the halving's Beta draws at n ~ 10^12
+    # are quantised by rounding (see `data.binomial`): the documented bound on the
+    # resulting bias of a mean count is 2^-12 of it (measured: 1.6e-4 at most, tail).
+    num_samples, probs = 10**12, np.asarray(zipf_reference(1000, 2.0))
+    draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
+        jax.random.split(jax.random.key(7), 1000))
+    draws = np.asarray(draws, np.float64)
+    exact = jnp.result_type(float) == jnp.float64
+    total_error = np.abs(draws.sum(axis=1) - num_samples).max()
+    assert total_error == 0 if exact else total_error < 1000 * 2.0**-24 * num_samples
+    mean, var = num_samples * probs, num_samples * probs * (1 - probs)
+    if exact:
+        _check_moments(draws, mean, var, num_samples)
+    else:
+        se = np.sqrt(var / draws.shape[0])
+        assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se + 2.0**-12 * mean)
+
+
+def test_multinomial_counts_agree_with_counting_a_stream():
+    # Two independent samples of 3000 count vectors: a two-sample z-test per token.
+    table = data.zipf_alias_table(20, 1.0)
+    keys = jax.random.split(jax.random.key(8), 3000)
+    streamed = jax.vmap(lambda k: data.nested_counts(data.sample_tokens(k, table, 300), 20,
+                                                     [300])[0])(keys)
+    drawn = jax.vmap(lambda k: data.multinomial_counts(k, data.zipf_probs(20, 1.0),
+                                                       300))(keys)
+    a, b = np.asarray(streamed, np.float64), np.asarray(drawn, np.float64)
+    z = (a.mean(0) - b.mean(0)) / np.sqrt((a.var(0) + b.var(0)) / 3000)
+    assert np.abs(z).max() < 5
+    assert np.all(np.abs(a.var(0) / b.var(0) - 1) < 5 * np.sqrt(4 / 3000))
+
+
+def test_nested_multinomial_counts_grow_with_the_sample_size():
+    probs = data.zipf_probs(50, 1.0)
+    sizes = (1000, 10, 10**6, 0)
+    counts = np.asarray(data.nested_multinomial_counts(jax.random.key(9), probs, sizes))
+    assert counts.shape == (4, 50)
+    np.testing.assert_array_equal(counts.sum(axis=1), sizes)
+    ordered = counts[[3, 1, 0, 2]]
+    assert np.all(np.diff(ordered, axis=0) >= 0)  # nested: counts never decrease in T
+    # A point's counts do not depend on the larger sizes of the grid, nor on the order.
+    smaller = np.asarray(data.nested_multinomial_counts(jax.random.key(9), probs, (10, 1000)))
+    np.testing.assert_array_equal(smaller, counts[[1, 0]])
+
+
+def test_nested_multinomial_counts_reject_bad_sizes_naming_them():
+    with pytest.raises(ValueError, match=r"sample_sizes\[1\]"):
+        data.nested_multinomial_counts(jax.random.key(0), data.zipf_probs(5, 1.0), (3, -1))

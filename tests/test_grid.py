@@ -208,6 +208,8 @@ def test_progress_bar_reports_chunks(capsys):
     (dict(targets="identity"), "targets must be one of 'mod', 'random'"),
     (dict(seed_chunk=0), "seed_chunk must be an integer >= 1"),
     (dict(route="fast"), "route must be one of"),
+    (dict(devices=[]), "devices must be a non-empty sequence of jax devices"),
+    (dict(devices=jax.devices()[:1] * 2), "devices must be distinct jax devices"),
 ])
 def test_bad_input_is_rejected_before_tracing(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -230,3 +232,83 @@ def test_scaling_sanity_at_moderate_size():
     slopes = [np.polyfit(np.log(dims), np.log(m), 1)[0] for m in mean]
     assert abs(slopes[0] - (-0.25)) < 0.1, slopes
     assert abs(slopes[1] - (-1.0)) < 0.15, slopes
+
+
+# --- huge N and T: the streamed route, multinomial counts, the memory budget ------------
+
+STREAMED = dict(num_inputs=2500, num_outputs=6, zipf_exponent=1.2, dims=(8, 40),
+                num_samples=(200, math.inf), num_seeds=2,
+                schemes=(schemes.population(1.0), schemes.threshold("d/4"),
+                         schemes.empirical(0.0)))
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"input_embedding": "sphere"}, {"num_outputs": 80}, {"nested": False}])
+def test_streamed_route_agrees_with_the_in_memory_route(overrides):
+    # Same draws (embeddings are keyed by row block), different summation order: the
+    # error masses differ by float rounding (~1e-7), except where a token's top two
+    # scores tie to rounding and it flips: then by its p(x), ≤ 2e-4 for x ≥ 400 here.
+    kw = {**STREAMED, **overrides}
+    whole = memjax.sweep(KEY, route="tokens", **kw)
+    streamed = memjax.sweep(KEY, route="stream", token_chunk=1024, **kw)
+    assert streamed.config["route"] == "stream"
+    _assert_equal_up_to_ties(streamed.error, whole.error)
+
+
+def _assert_equal_up_to_ties(actual, desired):
+    diff = np.abs(np.asarray(actual, np.float64) - desired)
+    assert np.count_nonzero(diff > 1e-5) <= 2, diff.max()
+    assert diff.max() < 2e-4
+
+
+def test_streamed_route_does_not_depend_on_the_token_chunk_beyond_rounding():
+    one = memjax.sweep(KEY, route="stream", token_chunk=1024, **STREAMED)
+    three = memjax.sweep(KEY, route="stream", token_chunk=3072, **STREAMED)
+    _assert_equal_up_to_ties(one.error, three.error)
+
+
+def test_auto_streams_tokens_when_a_seed_does_not_fit_the_budget():
+    whole_seed = grid._plan(grid.SweepConfig(
+        num_inputs=2500, num_outputs=6, dims=(8, 40), num_samples=(200, math.inf),
+        schemes=STREAMED["schemes"]), 1 << 40).bytes_per_seed()
+    result = memjax.sweep(KEY, memory_budget=whole_seed // 2, **STREAMED)
+    assert result.config["route"] == "stream"
+    assert result.config["token_chunk"] % embeddings.block_size(2506) == 0
+    reference = memjax.sweep(KEY, **STREAMED)
+    assert reference.config["route"] != "stream"
+    _assert_equal_up_to_ties(result.error, reference.error)
+
+
+def test_a_sweep_that_cannot_fit_is_refused_before_compiling_with_the_size_it_needs():
+    traced = sum(grid.TRACE_COUNTS.values())
+    with pytest.raises(ValueError, match=r"needs about [\d.,]+ MiB .*memory_budget=\d+"):
+        memjax.sweep(KEY, num_inputs=10**6, num_outputs=10**4, zipf_exponent=1.0,
+                     dims=(4096,), num_samples=(math.inf,), schemes=("population",),
+                     memory_budget=64 << 20)
+    with pytest.raises(ValueError, match="token_chunk"):
+        memjax.sweep(KEY, route="stream", token_chunk=1000, **STREAMED)
+    assert sum(grid.TRACE_COUNTS.values()) == traced
+
+
+def test_multinomial_counts_give_the_same_law_as_streamed_counts():
+    # Mean error over 64 seeds per point: a two-sample z-test with the seeds' spread.
+    kw = dict(num_inputs=300, num_outputs=5, zipf_exponent=1.5, dims=(10, 60),
+              num_samples=(30, 300), num_seeds=64,
+              schemes=(schemes.empirical(0.0), schemes.empirical(1.0, top="d/2")))
+    streamed = memjax.sweep(KEY, counts="stream", **kw)
+    drawn = memjax.sweep(KEY, counts="multinomial", **kw)
+    assert drawn.config["counts"] == "multinomial" and streamed.config["counts"] == "stream"
+    a, b = streamed.error, drawn.error
+    z = (a.mean(1) - b.mean(1)) / np.sqrt((a.var(1) + b.var(1)) / 64 + 1e-12)
+    assert np.abs(z).max() < 5
+    assert not np.array_equal(a, b)  # two different draws, not one path twice
+
+
+def test_sample_sizes_up_to_a_trillion_use_multinomial_counts():
+    result = memjax.sweep(KEY, num_inputs=200, num_outputs=5, zipf_exponent=2.0,
+                          dims=(20,), num_samples=(10**6, 10**12, math.inf), num_seeds=2,
+                          schemes=(schemes.empirical(0.0),))
+    assert result.config["counts"] == "multinomial"
+    # At T = 10^12 every token of p >= 1/(200² ζ(2)) is seen ~10^7 times: the seen set is
+    # every token and empirical(0) stores the same weights as T = ∞.
+    np.testing.assert_array_equal(result.error[0, :, 1], result.error[0, :, 2])

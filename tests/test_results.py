@@ -51,6 +51,24 @@ def test_save_and_load_round_trip_with_infinite_sample_size(tmp_path):
     assert loaded.config == {"num_inputs": 7} and loaded.dims == result.dims
 
 
+def test_save_is_atomic_an_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    result = make_result()
+    path = result.save(tmp_path / "r.npz")
+    newer = SweepResult(error=result.error + 1, coords=result.coords, config={})
+
+    def interrupted(file, **arrays):
+        file.write(b"half an npz")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        newer.save(path)
+    loaded = memjax.load(path)
+    np.testing.assert_array_equal(loaded.error, result.error)
+    assert loaded.config == {"num_inputs": 7}  # the sidecar was not replaced either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.npz"]  # no temp
+
+
 def test_tidy_table_and_csv_agree(tmp_path):
     result = make_result()
     frame = result.to_dataframe()

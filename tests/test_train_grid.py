@@ -66,7 +66,7 @@ def test_interrupted_grid_resumes_to_the_uninterrupted_result(tmp_path, monkeypa
     (dict(num_samples=(6, 16)), "num_samples"), (dict(models=("matrix", "matrix")), "models"),
     (dict(layer_norms=("yes",)), "layer_norms"), (dict(learning_rates=(-1.0,)),
                                                    "learning_rate"),
-    (dict(dims=()), "dims"), (dict(init="ones"), "init"),
+    (dict(dims=()), "dims"), (dict(init="ones"), "init"), (dict(devices=[]), "devices"),
 ])
 def test_bad_grids_name_the_argument(change, name):
     with pytest.raises(ValueError, match=name):

@@ -1,0 +1,177 @@
+"""Checkpointed sweeps: an interrupted sweep resumes bit for bit, recomputes nothing
+finished, and refuses damaged or foreign checkpoint files (memjax/_checkpoint.py)."""
+
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import memjax
+from memjax import _checkpoint, cli, grid, schemes
+
+KEY = jax.random.key(3)
+SMALL = dict(num_inputs=40, num_outputs=3, zipf_exponent=1.5, dims=(4, 8),
+             num_samples=(0, 6, math.inf),
+             schemes=(schemes.population(1.0), schemes.empirical(0.0, top=3)),
+             num_seeds=5, seed_chunk=2)
+
+
+def small(**overrides):
+    return memjax.sweep(overrides.pop("key", KEY), **{**SMALL, **overrides})
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return small()
+
+
+@pytest.fixture(name="calls")
+def calls_fixture(monkeypatch):
+    """The seeds of every chunk computed; set `calls.stop_after` to interrupt."""
+    original = grid._chunk_errors
+
+    class Calls(list):
+        stop_after = None
+
+    calls = Calls()
+
+    def counted(config, key, seeds, probs, table):
+        if calls.stop_after is not None and len(calls) == calls.stop_after:
+            raise KeyboardInterrupt  # the user stops the sweep
+        calls.append(np.asarray(seeds).tolist())
+        return original(config, key, seeds, probs, table)
+
+    monkeypatch.setattr(grid, "_chunk_errors", counted)
+    return calls
+
+
+def test_interrupted_sweep_resumes_bit_for_bit_and_recomputes_nothing(tmp_path, calls,
+                                                                       reference):
+    folder = tmp_path / "grid.chunks"
+    calls.stop_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        small(checkpoint=folder)
+    assert len(list(folder.glob("seeds-*.npz"))) == 2
+    assert not list(folder.glob("*.tmp"))  # nothing half-written
+    calls.clear()
+    calls.stop_after = None
+    resumed = small(checkpoint=folder)
+    assert calls == [[4]]  # only the unfinished seed ran
+    np.testing.assert_array_equal(resumed.error, reference.error)
+    assert resumed.error.dtype == reference.error.dtype
+    assert resumed.config == reference.config
+    calls.clear()
+    np.testing.assert_array_equal(small(checkpoint=folder).error, reference.error)
+    assert calls == []  # a finished sweep recomputes nothing
+
+
+def test_finished_seeds_are_reused_by_any_chunking_and_seed_list(tmp_path, calls,
+                                                                 reference):
+    folder = tmp_path / "c"
+    small(checkpoint=folder)
+    for path in folder.glob("seeds-2-3-*.npz"):
+        path.unlink()  # a lost chunk: only its seeds are recomputed
+    calls.clear()
+    more = small(checkpoint=folder, seeds=(4, 3, 2, 1, 0, 6), seed_chunk=3)
+    assert calls == [[3, 2, 6]]  # files are named by seeds: any chunking reuses them
+    np.testing.assert_array_equal(more.error[:, :5], reference.error[:, ::-1])
+    np.testing.assert_array_equal(more.error[:, 5], small(seeds=(6,)).error[:, 0])
+
+
+def test_a_truncated_file_is_reported_not_merged(tmp_path):
+    folder = tmp_path / "c"
+    small(checkpoint=folder, num_seeds=2)
+    path = next(folder.glob("seeds-*.npz"))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match=f"checkpoint file {path} is unreadable, corrupt or "
+                       "truncated .*Delete this file .*or delete the folder"):
+        small(checkpoint=folder, num_seeds=2)
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(zipf_exponent=2.0), "zipf_exponent: expected 2.0 \\(this sweep\\), found 1.5"),
+    (dict(key=jax.random.key(4)), "key: expected"),
+    (dict(schemes=(schemes.population(1.0), schemes.empirical(0.0, top=2))), "schemes"),
+    (dict(targets="random"), "targets"),
+])
+def test_a_different_configuration_is_reported(tmp_path, change, field):
+    folder = tmp_path / "c"
+    small(checkpoint=folder, num_seeds=1)
+    with pytest.raises(ValueError, match=f"{folder}.* was written by a different sweep: "
+                                         f"{field}.*Either delete the folder {folder}"):
+        small(checkpoint=folder, num_seeds=1, **change)
+
+
+def test_a_foreign_or_tampered_chunk_file_is_reported(tmp_path):
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    small(checkpoint=mine, num_seeds=1)
+    small(checkpoint=other, num_seeds=1, seeds=(3,), zipf_exponent=2.0)
+    foreign = next(other.glob("seeds-*.npz"))
+    foreign.rename(mine / foreign.name)  # the folder's manifest matches, the file's not
+    with pytest.raises(ValueError, match="seeds-3-3-.* different sweep: zipf_exponent"):
+        small(checkpoint=mine, num_seeds=1)
+    (mine / foreign.name).unlink()
+
+    path = next(mine.glob("seeds-*.npz"))
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    for bad, message in [(dict(error=arrays["error"] * np.nan), "errors outside \\[0, 1\\]"),
+                         (dict(error=arrays["error"][..., :1]), "error shape"),
+                         (dict(error=arrays["error"].astype(np.float16)), "error dtype"),
+                         (dict(seeds=np.asarray([1])), "seeds \\[1\\] do not match")]:
+        np.savez(path, **{**arrays, **bad})
+        with pytest.raises(ValueError, match=f"{path} is invalid: {message}"):
+            small(checkpoint=mine, num_seeds=1)
+
+
+def test_an_empty_checkpoint_of_another_configuration_is_replaced(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / _checkpoint.MANIFEST).write_text(json.dumps({"zipf_exponent": 9.0}))
+    small(checkpoint=folder, num_seeds=1)  # nothing was finished: nothing to protect
+    assert json.loads((folder / _checkpoint.MANIFEST).read_text())["zipf_exponent"] == 1.5
+
+
+def test_invalid_weights_are_reported_before_anything_is_saved(tmp_path):
+    nan = schemes.custom(lambda f, p, d: f / 0.0 * 0.0, name="nan")
+    with pytest.raises(ValueError, match="invalid weights from schemes \\['nan'\\]"):
+        small(checkpoint=tmp_path / "c", schemes=(nan,))
+    assert not list((tmp_path / "c").glob("seeds-*.npz"))
+
+
+CLI = ["sweep", "--num-inputs", "40", "--num-outputs", "3", "--zipf-exponent", "1.5",
+       "--dims", "4,8", "--num-samples", "0,6,inf", "--num-seeds", "5", "--seed-chunk",
+       "2", "--scheme", "population:power=1", "--scheme", "empirical:power=0,top=3",
+       "--key", "3", "--no-progress"]
+
+
+def test_cli_resumes_an_interrupted_command(tmp_path, calls, capsys, reference):
+    out = tmp_path / "grid.npz"
+    calls.stop_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(CLI + ["--out", str(out)])
+    assert (tmp_path / "grid.chunks").is_dir() and not out.exists()
+    calls.clear()
+    calls.stop_after = None
+    capsys.readouterr()
+    assert cli.main(CLI + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "holds 2 of the 5 seeds (1 chunk file): computing 3" in printed
+    assert len(calls) == 2
+    np.testing.assert_array_equal(memjax.load(out).error, reference.error)
+    assert not (tmp_path / "grid.chunks").exists()  # the result holds every seed now
+
+    assert cli.main(CLI + ["--out", str(out), "--keep-chunks"]) == 0
+    assert len(list((tmp_path / "grid.chunks").glob("seeds-*.npz"))) == 3
+    assert cli.main(CLI + ["--out", str(tmp_path / "b.npz"), "--no-checkpoint"]) == 0
+    assert not (tmp_path / "b.chunks").exists()
+
+
+def test_cli_reports_a_mismatched_checkpoint(tmp_path, capsys):
+    out = tmp_path / "grid.npz"
+    assert cli.main(CLI + ["--out", str(out), "--keep-chunks", "--num-seeds", "1"]) == 0
+    assert cli.main(CLI + ["--out", str(out), "--num-seeds", "1", "--key", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "different sweep: key" in err and "another --out" in err
