@@ -71,6 +71,7 @@ class SweepRung:
         _checks.int_at_least("num_inputs", self.num_inputs, 1)
         _checks.int_at_least("num_outputs", self.num_outputs, 1)
         _checks.int_at_least("num_seeds", self.num_seeds, 1)
+        _checks.real_at_least("zipf_exponent", self.zipf_exponent, 0.0)
         _checks.choice("route", self.route, _nested.ROUTES)
         fix = functools.partial(object.__setattr__, self)
         fix("dims", _checks.int_tuple("dims", self.dims, 1))
@@ -80,10 +81,10 @@ class SweepRung:
         self.config()  # parses the schemes
 
     def config(self) -> grid.SweepConfig:
-        return grid.SweepConfig(self.num_inputs, self.num_outputs, self.dims,
-                                self.num_samples,
-                                tuple(schemes_lib.parse(s) for s in self.schemes),
-                                route=self.route)
+        return grid.SweepConfig(
+            num_inputs=self.num_inputs, num_outputs=self.num_outputs, dims=self.dims,
+            num_samples=self.num_samples, route=self.route,
+            schemes=tuple(schemes_lib.parse(s) for s in self.schemes))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +104,7 @@ class TrainRung:
 
     def __post_init__(self):
         _checks.int_at_least("num_seeds", self.num_seeds, 1)
+        _checks.real_at_least("zipf_exponent", self.zipf_exponent, 0.0)
         self.config()  # checks every other field
 
     def config(self) -> train.TrainConfig:

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import pathlib
+import re
 import sys
 import zlib
 
@@ -65,6 +66,16 @@ def enable_compilation_cache():
         pass
 
 
+def parse_bytes(text: str) -> int:
+    """'512M', '8G', '1.5G' or a plain number of bytes -> bytes."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match or float(match.group(1)) * units[match.group(2).upper()] < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 512M, 8G or a number of bytes; got {text!r}")
+    return int(float(match.group(1)) * units[match.group(2).upper()])
+
+
 def add_sweep_parser(subparsers):
     p = subparsers.add_parser("sweep", help="exact errors over a (scheme, seed, T, d) grid",
                               description="Evaluate memory schemes over a grid of sample "
@@ -93,7 +104,15 @@ def add_sweep_parser(subparsers):
                    help="draw embeddings independently per d instead of nested")
     p.add_argument("--key", type=int, default=0, help="the random key's seed (default 0)")
     p.add_argument("--seed-chunk", type=int, default=None, help="seeds per compiled call")
-    p.add_argument("--route", default="auto", help="auto, tokens, gram or matrix")
+    p.add_argument("--route", default="auto", help="auto, tokens, gram, matrix or stream")
+    p.add_argument("--counts", default="auto",
+                   help="finite-T counts: stream (read T_max tokens), multinomial (nested "
+                        "multinomial increments, any T up to 1e12+), or auto (default: "
+                        "stream up to T_max = 2^22)")
+    p.add_argument("--memory-budget", type=parse_bytes, default=None, metavar="SIZE",
+                   help="memory one chunk of seeds may use, e.g. 512M or 8G (default "
+                        "192M); larger vocabularies stream their tokens in chunks sized "
+                        "to it, and a run that cannot fit is refused with the size needed")
     p.add_argument("--shard-index", type=int, default=0,
                    help="run only seeds s with s %% num-shards == shard-index")
     p.add_argument("--num-shards", type=int, default=1,
@@ -128,7 +147,9 @@ def run_sweep(args):
             seeds=shard_seeds(args.num_seeds, args.shard_index, args.num_shards),
             input_embedding=args.input_embedding, output_embedding=args.output_embedding,
             targets=args.targets, nested=not args.independent, route=args.route,
-            seed_chunk=args.seed_chunk, progress=not args.no_progress, checkpoint=folder)
+            seed_chunk=args.seed_chunk, progress=not args.no_progress, checkpoint=folder,
+            counts=args.counts, **({} if args.memory_budget is None else
+                                   {"memory_budget": args.memory_budget}))
     print(summary(result))
     path = result.save(args.out)
     print(f"wrote {path} and {path.with_suffix('.json')}")

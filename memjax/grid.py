@@ -332,6 +332,13 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
     devices = _devices.resolve(devices)
     rows, todo, store = {}, list(seeds), None  # rows: seed -> errors (S, T, D)
+    if checkpoint is not None and any(d.process_index != jax.process_index()
+                                      for d in devices):
+        # Each process would decide what is left from its own view of the folder; if the
+        # views differed, the processes would run different programs and deadlock.
+        _checks.fail("checkpoint", checkpoint, "None when `devices` span several "
+                     "processes (checkpoint a multi-process run per process with "
+                     "`seeds=` shards and `memjax merge` instead)")
     if checkpoint is not None:
         store = _checkpoint.SeedStore(
             checkpoint, _checkpoint.identity(
@@ -346,6 +353,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     if todo:
         seed_chunk = -(-len(todo) // num_chunks)
         seed_chunk = -(-seed_chunk // len(devices)) * len(devices)
+        num_chunks = -(-len(todo) // seed_chunk)  # rounding up may leave fewer chunks
     padded = np.concatenate([np.asarray(todo, np.uint32), np.arange(
         num_chunks * seed_chunk - len(todo), dtype=np.uint32) + max(seeds) + 1])
 

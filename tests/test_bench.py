@@ -140,6 +140,8 @@ def test_bad_rungs_and_ladders_raise():
         bench.SweepRung("bad", 10, 2, 1.0, (3, 0), (10,), ("uniform",), 1)
     with pytest.raises(ValueError, match="scheme must be one of"):
         bench.SweepRung("bad", 10, 2, 1.0, (3,), (10,), ("bogus",), 1)
+    with pytest.raises(ValueError, match=r"zipf_exponent must be a finite real number >= 0"):
+        bench.SweepRung("bad", 10, 2, -1.0, (3,), (10,), ("uniform",), 1)
     with pytest.raises(ValueError, match=r"num_seeds must be an integer >= 1; got 0"):
         bench.TrainRung("bad", 4, 4, 5, 0)
     with pytest.raises(ValueError, match="optimizer kind must be one of"):
@@ -155,7 +157,7 @@ def test_cli_bad_repeats_exits_2_with_the_reason(capsys):
     assert "repeats must be an integer >= 1; got 0" in capsys.readouterr().err
 
 
-def test_shipped_ladders_are_valid_and_quick_is_a_subset_in_size():
+def test_shipped_ladders_are_valid_and_quick_is_far_smaller():
     quick, full = bench.LADDERS["quick"], bench.LADDERS["full"]
     assert len(quick.sweeps) >= 3 and len(quick.trains) >= 2
     work = lambda ladder: sum(bench.sweep_work(r)["flops"] for r in ladder.sweeps)
