@@ -131,18 +131,19 @@ def test_error_decreases_with_step_size_in_the_optimizer_grid_regime():
 
 
 def test_sign_and_normalized_gd_store_all_associations_while_gd_does_not():
-    # SPEC §5.8: population GD, N = d = 10, M = 5, γ = 1, W₀ = 0, 8 fixed seeds: normalised
-    # GD reaches error 0 within 100 steps; so does sign-GD except where its constant ±γ
-    # step keeps bouncing a rare token (2 of 100 trials in `memjax reproduce`, hence one
-    # seed of 8 allowed); GD's shrinking gradients never get there.
+    # SPEC §5.8: population GD, N = d = 10, M = 5, γ = 1, W₀ = 0, 32 fixed seeds:
+    # normalised GD reaches error 0 within 100 steps; so does sign-GD except where its
+    # constant ±γ step keeps bouncing a rare token (5 of 100 trials in `memjax reproduce`:
+    # at that rate, 7 or more misses of 32 has probability 0.09 %); GD's shrinking
+    # gradients never get there.
     reached = {}
     for kind in ("sgd", "sign", "normalized"):
         config = TrainConfig(10, 5, 10, None, tuple(range(1, 101)), optimizer=kind,
                              model=Model("matrix", init="zero"))
         errors = train.train_runs(KEY, config, 1.0, zipf_exponent=2.0,
-                                  num_seeds=8).error[:, 0]
+                                  num_seeds=32).error[:, 0]
         reached[kind] = np.any(errors == 0, axis=1)
-    assert reached["normalized"].all() and reached["sign"].sum() >= 7
+    assert reached["normalized"].all() and reached["sign"].sum() >= 32 - 6
     assert not reached["sgd"].any()
 
 
