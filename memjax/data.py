@@ -175,23 +175,25 @@ def nested_counts(tokens: jax.Array, num_inputs: int, sample_sizes) -> jax.Array
 _EXACT_BINOMIAL_LIMIT = {4: 2.0**20, 8: 2.0**50}
 
 
-def binomial(key: jax.Array, num_trials, prob, *, max_trials: float | None = None
-             ) -> jax.Array:
+def binomial(key: jax.Array, num_trials, prob, *, complement=None,
+             max_trials: float | None = None) -> jax.Array:
     """Binomial(n, p) draws, elementwise, for counts n up to 10^12 and beyond.
 
     Counts above the limit where `jax.random.binomial` is exact in the working float
     width are first halved by the order-statistics recursion (Devroye 1986, X.4): the
     k-th smallest of n uniforms (k = ⌈n/2⌉) is B ~ Beta(k, n + 1 - k); if B <= p, k
     trials succeeded and the n - k above B succeed with probability (p - B)/(1 - B), else
-    the k - 1 below B succeed with probability p/B. In float64 the law is exact (to 2^53).
-    In float32 counts are exact integers only up to 2^24, and the Beta draws of the
-    halving are quantised by rounding once n ≳ 2^30: at n = 10^12 the mean of a count is
-    biased by up to ~1.6e-4 of itself (measured); use JAX_ENABLE_X64=1 for the exact law.
+    the k - 1 below B succeed with probability p/B. The rarer outcome is the one counted,
+    and both p and q = 1 - p are carried (each updated without cancellation), so p near 1
+    loses no precision. In float64 the law is exact (counts exact to 2^53); in float32
+    counts are exact integers up to 2^24, and beyond that exact up to float rounding.
 
     Args:
       key: a typed key.
       num_trials: n, float array of non-negative integer values.
       prob: p in [0, 1], broadcastable to n.
+      complement: 1 - p, if the caller knows it more precisely than 1 - prob (e.g. a
+        share of a small mass); default 1 - prob.
       max_trials: a static upper bound on n, if known (skips the halving code when it
         cannot be needed).
 
@@ -201,30 +203,36 @@ def binomial(key: jax.Array, num_trials, prob, *, max_trials: float | None = Non
     dtype = jnp.result_type(float)
     n = jnp.asarray(num_trials, dtype)
     p = jnp.clip(jnp.broadcast_to(jnp.asarray(prob, dtype), n.shape), 0.0, 1.0)
+    q = 1 - p if complement is None else jnp.clip(
+        jnp.broadcast_to(jnp.asarray(complement, dtype), n.shape), 0.0, 1.0)
     limit = _EXACT_BINOMIAL_LIMIT[jnp.dtype(dtype).itemsize]
-    if max_trials is not None and max_trials <= limit:
-        return jnp.where(n > 0, jax.random.binomial(
-            jax.random.fold_in(key, 0), n, p, dtype=dtype), 0.0)
+    # Count the rarer outcome: its count never comes from a difference of large numbers.
+    swap = p > q
+    trials, p, q = n, jnp.where(swap, q, p), jnp.where(swap, p, q)
+    done = jnp.zeros_like(n)
+    if max_trials is None or max_trials > limit:
+        def halve(state):
+            step, n, p, q, done = state
+            k1, k2 = jax.random.split(jax.random.fold_in(key, step))
+            big = n > limit
+            k = jnp.where(big, jnp.ceil(n / 2), 1.0)
+            below = jax.random.gamma(k1, k, dtype=dtype)
+            above = jax.random.gamma(k2, jnp.where(big, n + 1 - k, 1.0), dtype=dtype)
+            order = below / (below + above)
+            hit = order <= p
+            new = (jnp.where(hit, n - k, k - 1),
+                   jnp.where(hit, (p - order) / (1 - order), p / order),
+                   jnp.where(hit, q / (1 - order), (order - p) / order))
+            n, p, q = (jnp.where(big, a, b) for a, b in zip(new, (n, p, q)))
+            return (step + 1, n, jnp.clip(p, 0.0, 1.0), jnp.clip(q, 0.0, 1.0),
+                    done + jnp.where(big & hit, k, 0.0))
 
-    def halve(state):
-        step, n, p, done = state
-        k1, k2 = jax.random.split(jax.random.fold_in(key, step))
-        big = n > limit
-        k = jnp.where(big, jnp.ceil(n / 2), 1.0)
-        below = jax.random.gamma(k1, k, dtype=dtype)
-        above = jax.random.gamma(k2, jnp.where(big, n + 1 - k, 1.0), dtype=dtype)
-        order = below / (below + above)
-        hit = order <= p
-        new_n = jnp.where(hit, n - k, k - 1)
-        new_p = jnp.where(hit, (p - order) / (1 - order), p / order)
-        return (step + 1, jnp.where(big, new_n, n),
-                jnp.where(big, jnp.clip(new_p, 0.0, 1.0), p),
-                done + jnp.where(big & hit, k, 0.0))
-
-    step, n, p, done = jax.lax.while_loop(
-        lambda s: jnp.any(s[1] > limit), halve, (jnp.uint32(1), n, p, jnp.zeros_like(n)))
-    exact = jax.random.binomial(jax.random.fold_in(key, 0), n, p, dtype=dtype)
-    return done + jnp.where(n > 0, exact, 0.0)
+        _, n, p, q, done = jax.lax.while_loop(
+            lambda s: jnp.any(s[1] > limit), halve, (jnp.uint32(1), n, p, q, done))
+    draw = jnp.where(n > 0, jax.random.binomial(
+        jax.random.fold_in(key, 0), n, jnp.minimum(p, q), dtype=dtype), 0.0)
+    rare = done + jnp.where(p <= q, draw, n - draw)
+    return jnp.where(swap, trials - rare, rare)
 
 
 def _tree_steps(num_leaves: int):
@@ -275,22 +283,25 @@ def _multinomial(key, probs, num_samples, bound):
         levels.append(levels[-1].reshape(-1, 2).sum(axis=1))
     mass = jnp.concatenate(levels[::-1])
     internal = leaves - 1
-    left_mass = mass[1:2 * internal:2]
-    share = jnp.where(mass[:internal] > 0, left_mass / jnp.where(
-        mass[:internal] > 0, mass[:internal], 1.0), 0.0)
+    total = jnp.where(mass[:internal] > 0, mass[:internal], 1.0)
+    # Both children's shares from their masses: no 1 - share cancellation for a light child.
+    share = jnp.stack([mass[1:2 * internal:2] / total, mass[2:2 * internal + 1:2] / total])
     block, starts, ends = _tree_steps(leaves)
     # Room past the end so every fixed-size slice stays in bounds.
     counts = jnp.zeros(2 * leaves - 1 + 2 * block + 2, dtype).at[0].set(num_samples)
-    share = jnp.pad(share, (0, block))
+    share = jnp.pad(share, ((0, 0), (0, block)))
 
     def split(step, counts):
         start, end = starts[step], ends[step]
         nodes = start + jnp.arange(block, dtype=jnp.int32)
         active = nodes < end
         n = jnp.where(active, jax.lax.dynamic_slice(counts, (start,), (block,)), 0.0)
-        left = binomial(jax.random.fold_in(key, step), n,
-                        jax.lax.dynamic_slice(share, (start,), (block,)),
-                        max_trials=bound)
+        left_share, right_share = jax.lax.dynamic_slice(share, (jnp.zeros_like(start), start), (2, block))
+        # Draw the lighter child's count; the heavier one takes the rest (and the rounding).
+        light = binomial(jax.random.fold_in(key, step), n,
+                         jnp.minimum(left_share, right_share),
+                         complement=jnp.maximum(left_share, right_share), max_trials=bound)
+        left = jnp.where(left_share <= right_share, light, n - light)
         drop = counts.shape[0]  # out of range: dropped by the scatter
         children = jnp.stack([jnp.where(active, 2 * nodes + 1, drop),
                               jnp.where(active, 2 * nodes + 2, drop)])
