@@ -107,9 +107,7 @@ def wrong_mass(route, in_cols, out_cols, dims, weights, targets, probs, *,
             # (d, N) @ (N, Q·M): one wide product instead of Q skinny ones.
             factor = jnp.einsum("dn,qnm->dqm", head, z, precision=_HIGHEST)
             chunk = token_chunk or max(1, retrieval.SCORE_CHUNK_ENTRIES // factor[0].size)
-            mass = retrieval._token_chunks(_wrong_flat, head.T, targets, probs, factor,
-                                           chunk)
-            out.append(jnp.sum(mass, axis=-1))
+            out.append(_wrong_columns(head, targets, probs, factor, chunk))
         return jnp.stack(out)
     input_grams = _input_grams(in_cols, dims)
     stored = weights[..., None] * jnp.stack(grams)[:, targets][:, None]  # Z: (D, Q, N, M)
@@ -121,11 +119,24 @@ def wrong_mass(route, in_cols, out_cols, dims, weights, targets, probs, *,
     return jnp.sum(jnp.where(wrong, probs.astype(scores.dtype), 0.0), axis=-1)
 
 
-def _wrong_flat(emb, targets, probs, factor):
-    """p(x)·1[wrong] for a token chunk, (Q, c), from emb (c, d) and factor (d, Q, M)."""
-    scores = jnp.einsum("nd,dqm->nqm", emb, factor, precision=_HIGHEST)
-    wrong = jnp.argmax(scores, axis=-1) != targets[:, None]
-    return jnp.where(wrong, probs[:, None].astype(scores.dtype), 0.0).T
+def _wrong_columns(head, targets, probs, factor, chunk):
+    """Σ_x p(x)·1[wrong], (Q,), from head (d, N) and factor (d, Q, M), `chunk` tokens at
+    a time. Scores are laid out (Q, M, tokens): contracting the leading d of both
+    operands ran 1.3× faster on CPU than (tokens, d) @ (d, Q·M), which transposes E."""
+    def part(cols, tgt, prob):
+        scores = jnp.einsum("dqm,dn->qmn", factor, cols, precision=_HIGHEST)
+        wrong = jnp.argmax(scores, axis=1) != tgt
+        return jnp.sum(jnp.where(wrong, prob.astype(scores.dtype), 0.0), axis=-1)
+
+    num_inputs = head.shape[1]
+    if chunk >= num_inputs:
+        return part(head, targets, probs)
+    pad = -num_inputs % chunk
+    # Padded tokens have probability 0: they add nothing.
+    cols = jnp.pad(head, ((0, 0), (0, pad))).reshape(head.shape[0], -1, chunk)
+    tgt, prob = (jnp.pad(a, (0, pad)).reshape(-1, chunk) for a in (targets, probs))
+    return jnp.sum(jax.lax.map(lambda a: part(*a), (jnp.moveaxis(cols, 1, 0), tgt, prob)),
+                   axis=0)
 
 
 def _input_grams(in_cols, dims):
