@@ -111,7 +111,7 @@ def add_sweep_parser(subparsers):
                         "stream up to T_max = 2^22)")
     p.add_argument("--memory-budget", type=parse_bytes, default=None, metavar="SIZE",
                    help="memory one chunk of seeds may use, e.g. 512M or 8G (default "
-                        "192M); larger vocabularies stream their tokens in chunks sized "
+                        "1G); larger vocabularies stream their tokens in chunks sized "
                         "to it, and a run that cannot fit is refused with the size needed")
     p.add_argument("--shard-index", type=int, default=0,
                    help="run only seeds s with s %% num-shards == shard-index")

@@ -29,9 +29,13 @@ TARGET_KINDS = ("mod", "random")
 COUNT_METHODS = ("auto", "stream", "multinomial")
 # 'auto' counts by reading a token stream up to this T_max, by multinomial draws above it.
 STREAM_COUNTS_LIMIT = 1 << 22
-# Bytes for one chunk of seeds. Chunks of ~10–30 seeds were fastest on a 2-core CPU with a
-# 32 MiB L3 (larger chunks spill the cache); memory use stays far below the machine.
-DEFAULT_MEMORY_BUDGET = 192 << 20
+# The most memory one chunk of seeds may use (it decides whether a seed's whole draw is
+# held or its tokens streamed, and refuses what cannot fit).
+DEFAULT_MEMORY_BUDGET = 1 << 30
+# On CPU, default chunks hold about this much: one seed of §5.1/§5.2 (12 MiB) at a time
+# ran 2.5× faster than chunks of 5–25 seeds on a 2-core EPYC (32 MiB L3), whose working
+# sets spill the caches; on accelerators chunks fill the budget (parallel seeds).
+CPU_CHUNK_BYTES = 16 << 20
 # Roles folded into a seed's key: stable indices, never positions in a grid.
 _EMBEDDINGS, _DATA, _TARGETS = 0, 1, 2
 # How many times each configuration was traced (the test of "one compile per sweep").
@@ -269,8 +273,10 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
       nested: share one draw across d (True) or draw independently per d (False).
       progress: show a progress bar over seed chunks.
-      seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows).
-      memory_budget: bytes one chunk of seeds may use: sets the default seed_chunk and,
+      seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows
+        on accelerators; on CPU as many as fit `CPU_CHUNK_BYTES` = 16 MiB, often one, which
+        keeps a seed's draw in cache).
+      memory_budget: bytes one chunk of seeds may use (default 1 GiB): caps seed_chunk,
         when one seed's whole draw does not fit, makes 'auto' stream the tokens in chunks
         sized to it; a sweep whose single seed cannot fit even so is refused before it
         starts, with the size it needs.
@@ -327,10 +333,13 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         counts=_checks.choice("counts", counts, COUNT_METHODS))
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
     config = _plan(config, memory_budget)
-    if seed_chunk is None:
-        seed_chunk = max(1, memory_budget // config.bytes_per_seed())
-    seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
     devices = _devices.resolve(devices)
+    if seed_chunk is None:
+        target = memory_budget
+        if all(d.platform == "cpu" for d in devices):
+            target = min(target, CPU_CHUNK_BYTES * len(devices))
+        seed_chunk = max(1, target // config.bytes_per_seed())
+    seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
     rows, todo, store = {}, list(seeds), None  # rows: seed -> errors (S, T, D)
     if checkpoint is not None and any(d.process_index != jax.process_index()
                                       for d in devices):
