@@ -32,8 +32,8 @@ def parse_grid(text: str, *, integer: bool, name: str) -> list[float]:
         if text.startswith("log:"):
             start, stop, count = text[4:].split(":")
             values = np.logspace(np.log10(float(start)), np.log10(float(stop)), int(count))
-            values = np.unique(np.round(values)) if integer else values
-            return [int(v) if integer else float(v) for v in values]
+            # Dims and sample sizes are integers: log-spaced values are rounded.
+            return [int(v) for v in np.unique(np.round(values))]
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise SystemExit(f"memjax: --{name} must be comma-separated numbers or "

@@ -42,10 +42,9 @@ def draw_blocks(key: jax.Array, first_block: int, num_blocks: int, size: int,
     dtype = jnp.result_type(float)
     blocks = first_block + jnp.arange(num_blocks, dtype=jnp.uint32)
     coords = jnp.arange(max_dim, dtype=jnp.uint32)
-    index = (coords[:, None] << 16) + blocks[None, :]
+    index = ((coords[:, None] << 16) + blocks[None, :]).reshape(-1)
     cell = lambda i: jax.random.normal(jax.random.fold_in(key, i), (size,), dtype)
-    out = jax.vmap(jax.vmap(cell))(index)
-    return out.reshape(max_dim, num_blocks * size)
+    return jax.vmap(cell)(index).reshape(max_dim, num_blocks * size)
 
 
 def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:

@@ -46,6 +46,23 @@ def test_sweep_command_writes_result_csv_and_plot(tmp_path, capsys):
     assert (tmp_path / "g.png").stat().st_size > 10_000
 
 
+def test_sweep_command_streams_huge_grids_and_refuses_what_cannot_fit(tmp_path, capsys):
+    out = tmp_path / "big.npz"
+    args = ["sweep", "--num-inputs", "3000", "--num-outputs", "5", "--dims", "8,32",
+            "--num-samples", "log:100:1e12:3", "--num-seeds", "2", "--scheme",
+            "empirical:power=0", "--counts", "multinomial", "--no-progress", "--out",
+            str(out)]
+    assert cli.main(args + ["--memory-budget", "2M"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())["config"]
+    assert (meta["route"], meta["counts"]) == ("stream", "multinomial")
+    np.testing.assert_array_equal(memjax.load(out).coords["num_samples"],
+                                  [100, 10**6, 10**12])
+    with pytest.raises(ValueError, match=r"memory_budget=\d+ or more"):
+        cli.main(args + ["--memory-budget", "100K"])
+    with pytest.raises(SystemExit):
+        cli.main(args + ["--memory-budget", "lots"])
+
+
 def memjax_key(seed):
     import jax
 

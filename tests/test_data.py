@@ -336,8 +336,8 @@ def test_binomial_has_the_exact_mean_and_variance():
 def test_multinomial_counts_have_the_exact_moments_per_token(num_samples):
     probs = np.asarray(zipf_reference(37, 1.3))  # 37 tokens: a tree with padding
     draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
-        jax.random.split(jax.random.key(6), 2000))
-    assert draws.shape == (2000, 37)
+        jax.random.split(jax.random.key(6), 1000))
+    assert draws.shape == (1000, 37)
     np.testing.assert_array_equal(draws, np.round(draws))
     np.testing.assert_array_equal(np.asarray(draws, np.float64).sum(axis=1), num_samples)
     _check_moments(draws, num_samples * probs, num_samples * probs * (1 - probs),
@@ -347,13 +347,13 @@ def test_multinomial_counts_have_the_exact_moments_per_token(num_samples):
 def test_multinomial_counts_reach_a_trillion_samples():
     # Float32 holds counts above 2^24 only to rounding, so their sum is T up to rounding;
     # their law is still the multinomial's (each node draws its lighter child's count).
-    num_samples, probs = 10**12, np.asarray(zipf_reference(300, 2.0))
+    num_samples, probs = 10**12, np.asarray(zipf_reference(100, 2.0))
     draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
-        jax.random.split(jax.random.key(7), 1000))
+        jax.random.split(jax.random.key(7), 600))
     draws = np.asarray(draws, np.float64)
     exact = jnp.result_type(float) == jnp.float64
     total_error = np.abs(draws.sum(axis=1) - num_samples).max()
-    assert total_error == 0 if exact else total_error < 300 * 2.0**-24 * num_samples
+    assert total_error == 0 if exact else total_error < 100 * 2.0**-24 * num_samples
     _check_moments(draws, num_samples * probs, num_samples * probs * (1 - probs),
                    num_samples)
 
