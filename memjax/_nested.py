@@ -1,7 +1,7 @@
 """Exact errors of a batch of weights at every d of a nested capacity grid, for one seed.
 
 Four exact routes; the first three hold a seed's whole draw in memory and are picked per
-configuration by multiply-add count (`costs`), the fourth when they exceed the memory
+configuration by flop count (`costs`), the fourth when they exceed the memory
 budget:
   * 'tokens': scores = E (Eᵀ Z) with Z = diag(q) C[f*] (C = U Uᵀ, M × M): ~4NdQM per d;
   * 'gram':   scores = G_d Z with the N × N Gram G_d = E_d E_dᵀ: ~2N²(d + QM) per d,
@@ -45,7 +45,7 @@ def working_floats(route, num_inputs, num_outputs, dims, num_weights,
 
 
 def costs(num_inputs, num_outputs, dims, num_weights) -> dict[str, int]:
-    """Multiply-adds of each route for one seed (Q = num_weights vectors per d)."""
+    """Flops (2 per multiply-add) per seed of each route (Q = num_weights per d)."""
     n, m, q = num_inputs, num_outputs, num_weights
     return {
         "tokens": sum(4 * n * d * q * m + m * m * d for d in dims),

@@ -1,4 +1,4 @@
-"""The `memjax` command line: `memjax sweep`, `memjax reproduce` and `memjax merge`.
+"""The `memjax` command line: `memjax sweep`, `reproduce`, `merge` and `bench`.
 
 Flags mirror the argument names of `memjax.sweep` with dashes. Lists are comma-separated
 (`--dims 10,20,50`, `--num-samples 100,1000,inf`) or log-spaced (`--dims log:10:1000:20`,

@@ -296,7 +296,8 @@ def _multinomial(key, probs, num_samples, bound):
         nodes = start + jnp.arange(block, dtype=jnp.int32)
         active = nodes < end
         n = jnp.where(active, jax.lax.dynamic_slice(counts, (start,), (block,)), 0.0)
-        left_share, right_share = jax.lax.dynamic_slice(share, (jnp.zeros_like(start), start), (2, block))
+        left_share, right_share = jax.lax.dynamic_slice(
+            share, (jnp.zeros_like(start), start), (2, block))
         # Draw the lighter child's count; the heavier one takes the rest (and the rounding).
         light = binomial(jax.random.fold_in(key, step), n,
                          jnp.minimum(left_share, right_share),
