@@ -85,6 +85,21 @@ def _run_block(key, block: Block, step_size, zipf_exponent, seeds, memory_budget
     return out.error[..., where], out.finite[..., where]
 
 
+def _load_block(path, shape):
+    """A finished block's (error, finite) arrays, checked; a damaged file is reported."""
+    try:
+        with np.load(path) as saved:
+            err, fin = saved["error"], saved["finite"]
+    except Exception as exc:  # a truncated or foreign file: zipfile, KeyError, ...
+        raise ValueError(f"training block {path} cannot be read ({exc!r}); delete it "
+                         "and rerun to recompute that block.") from None
+    if err.shape != shape or fin.shape != shape or fin.dtype != bool:
+        raise ValueError(f"training block {path} holds arrays of shape {err.shape} / "
+                         f"{fin.shape} ({fin.dtype}), expected {shape} (bool finite); "
+                         "delete it and rerun to recompute that block.")
+    return err, fin
+
+
 def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 zipf_exponent: float = 2.0, dims, batch_sizes, num_samples, learning_rates,
                 models=("matrix",), optimizers=("sgd",), layer_norms=(False,),
@@ -167,8 +182,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
         if folder is not None:
             path = folder / f"block-{_block_id(block, identity)}.npz"
         if path is not None and path.exists():
-            with np.load(path) as saved:
-                err, fin = saved["error"], saved["finite"]
+            err, fin = _load_block(path, (len(seeds), len(rates), len(num_samples)))
         else:
             err, fin = _run_block(key, block, step_size, zipf_exponent, seeds,
                                   memory_budget, devices=devices)

@@ -62,6 +62,14 @@ def test_interrupted_grid_resumes_to_the_uninterrupted_result(tmp_path, monkeypa
     assert a.coords.keys() == b.coords.keys() and a.config == b.config
 
 
+def test_a_damaged_block_file_is_reported_not_loaded(tmp_path):
+    train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+    block = sorted((tmp_path / "a.blocks").glob("block-*.npz"))[0]
+    block.write_bytes(block.read_bytes()[:100])  # a truncated write
+    with pytest.raises(ValueError, match=r"cannot be read.*delete it"):
+        train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+
+
 @pytest.mark.parametrize("change, name", [
     (dict(num_samples=(6, 16)), "num_samples"), (dict(models=("matrix", "matrix")), "models"),
     (dict(layer_norms=("yes",)), "layer_norms"), (dict(learning_rates=(-1.0,)),
