@@ -104,17 +104,14 @@ class SweepConfig:
 def _plan(config: SweepConfig, memory_budget: int) -> SweepConfig:
     """Fixes the route (and the streamed route's token chunk) so one seed fits the budget.
 
-    'auto' takes the in-memory route with the fewest multiply-adds, or streams the tokens
-    when a seed's whole draw would not fit; a request that cannot fit even so is refused
-    here, before anything is compiled, with the size it would need."""
+    'auto' takes the in-memory route with the fewest flops, or streams the tokens when a
+    seed's whole draw would not fit; an explicit route is kept. A request that cannot fit
+    is refused here, before anything is compiled, with the size it would need."""
+    explicit = config.route != "auto"
     config = dataclasses.replace(config, route=config.resolved_route)
-    if config.route != "stream" and (config.bytes_per_seed() <= memory_budget
-                                     or config.token_chunk is not None):
-        if config.bytes_per_seed() > memory_budget:
-            _too_big(config, config.bytes_per_seed(), memory_budget)
-        return config
-    if config.route != "stream":
-        config = dataclasses.replace(config, route="stream")
+    if config.route != "stream" and (explicit or config.bytes_per_seed() <= memory_budget):
+        return _fitting(config, memory_budget)
+    config = dataclasses.replace(config, route="stream")
     size = embeddings.block_size(config.num_inputs + config.num_outputs)
     if config.token_chunk is not None:
         if config.token_chunk % size:
@@ -127,12 +124,14 @@ def _plan(config: SweepConfig, memory_budget: int) -> SweepConfig:
         blocks = 1 + max(0, memory_budget - smallest.bytes_per_seed()) // per_block
         whole = -(-config.num_inputs // size)
         config = dataclasses.replace(config, token_chunk=size * int(min(blocks, whole)))
-    if config.bytes_per_seed() > memory_budget:
-        _too_big(config, config.bytes_per_seed(), memory_budget)
-    return config
+    return _fitting(config, memory_budget)
 
 
-def _too_big(config, needed, budget):
+def _fitting(config, budget):
+    """`config` if one seed of it fits `budget`, else a ValueError with the size needed."""
+    needed = config.bytes_per_seed()
+    if needed <= budget:
+        return config
     raise ValueError(
         f"one seed of this sweep needs about {_mib(needed)} (route {config.route!r}"
         + (f", token_chunk={config.token_chunk}" if config.token_chunk else "")
@@ -282,7 +281,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         starts, with the size it needs.
       route: 'tokens', 'gram', 'matrix' or 'stream' (see `memjax._nested`); 'auto'
         picks the in-memory route with the fewest multiply-adds, or 'stream' when it
-        would exceed `memory_budget`. Routes agree up to float rounding (ties aside).
+        would exceed `memory_budget` (an explicit route that does not fit is refused).
+        Routes agree up to float rounding (ties aside).
       token_chunk: tokens scored at once (default: automatic; for 'stream', a multiple
         of `embeddings.ROW_BLOCK`).
       devices: devices to shard each chunk's seeds over (default: this process's local

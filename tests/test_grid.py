@@ -287,6 +287,8 @@ def test_a_sweep_that_cannot_fit_is_refused_before_compiling_with_the_size_it_ne
                      memory_budget=64 << 20)
     with pytest.raises(ValueError, match="token_chunk"):
         memjax.sweep(KEY, route="stream", token_chunk=1000, **STREAMED)
+    with pytest.raises(ValueError, match=r"route 'tokens'.*memory_budget=\d+"):
+        memjax.sweep(KEY, route="tokens", memory_budget=1 << 20, **STREAMED)
     assert sum(grid.TRACE_COUNTS.values()) == traced
 
 
