@@ -64,7 +64,8 @@ def choose(num_inputs, num_outputs, dims, num_weights) -> str:
 def stream_fixed_floats(num_outputs, dims, num_weights) -> int:
     """Floats the streamed route holds whatever the chunk: U, C and A, A·C for one d."""
     d, m, q = max(dims), num_outputs, num_weights
-    return 2 * m * d + m * m + 3 * q * d * m
+    gram = m * m if m <= 2 * d else 0  # C = U Uᵀ is formed only when M ≤ 2d
+    return 2 * m * d + gram + 3 * q * d * m
 
 
 def stream_token_floats(num_outputs, dims, num_weights) -> int:
