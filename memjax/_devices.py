@@ -42,8 +42,6 @@ def mesh(devices) -> Mesh:
 def put_batch(mesh_: Mesh, host) -> jax.Array:
     """A host array split along its leading axis over the mesh (its length must divide
     evenly); each process places only the slices its own devices hold."""
-    if mesh_.devices.size == 1:  # one device: a plain transfer (no per-shard callback)
-        return jax.device_put(host, mesh_.devices.flat[0])
     host = np.asarray(host)
     sharding = NamedSharding(mesh_, PartitionSpec(AXIS))
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
@@ -52,8 +50,6 @@ def put_batch(mesh_: Mesh, host) -> jax.Array:
 def put_replicated(mesh_: Mesh, tree):
     """A pytree of host values (NumPy arrays, scalars or typed PRNG keys) copied to every
     device of the mesh."""
-    if mesh_.devices.size == 1:
-        return jax.device_put(tree, mesh_.devices.flat[0])
     sharding = NamedSharding(mesh_, PartitionSpec())
 
     def put(value):

@@ -83,15 +83,22 @@ def _diverged_note(result) -> str:
 
 # --- §5.6: slices of the optimizer grid ------------------------------------------------
 
+def _curve_per_value(dims, err, labels, title):
+    """Error vs d, one mean ± ½ std band per value of err's middle axis (dim, value,
+    seed); returns the figure and the seed means (dim, value)."""
+    fig, axes = new_figure()
+    for i, label in enumerate(labels):
+        plot.mean_band(dims, err[:, i].T, ax=axes[0], label=label)
+    _finish(axes[0], "memory dimension $d$", title)
+    return fig, np.nanmean(err, axis=-1)
+
+
 def _plot_step_size(result, out_dir, stem, *, batch, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, batch_size=batch,
                      num_samples=samples)  # (dim, γ, seed)
     dims, rates = result.coords["dim"], result.coords["learning_rate"]
-    fig, axes = new_figure()
-    for g, rate in enumerate(rates):
-        plot.mean_band(dims, err[:, g].T, ax=axes[0], label=f"γ = {rate:g}")
-    _finish(axes[0], "memory dimension $d$", f"SGD, B = {batch}, T = {samples:,}")
-    mean = np.nanmean(err, axis=-1)  # (dim, γ)
+    fig, mean = _curve_per_value(dims, err, [f"γ = {rate:g}" for rate in rates],
+                                 f"SGD, B = {batch}, T = {samples:,}")  # mean: (dim, γ)
     monotone = np.all(np.diff(mean, axis=1) <= 0, axis=1)
     better = mean[:, -1] < mean[:, 0]
     claim = Claim("5.6 step size", f"larger SGD steps lower the error (B = {batch}, "
@@ -109,11 +116,8 @@ def _plot_batch_size(result, out_dir, stem, *, rate, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, learning_rate=rate,
                      num_samples=samples)  # (dim, B, seed)
     dims, batches = result.coords["dim"], result.coords["batch_size"]
-    fig, axes = new_figure()
-    for b, batch in enumerate(batches):
-        plot.mean_band(dims, err[:, b].T, ax=axes[0], label=f"B = {batch}")
-    _finish(axes[0], "memory dimension $d$", f"SGD, γ = {rate:g}, T = {samples:,}")
-    mean = np.nanmean(err, axis=-1)  # (dim, B)
+    fig, mean = _curve_per_value(dims, err, [f"B = {batch}" for batch in batches],
+                                 f"SGD, γ = {rate:g}, T = {samples:,}")  # mean: (dim, B)
     smaller = mean[:, 0] < mean[:, -1]
     claim = Claim("5.6 batch size", f"at a fixed budget T = {samples:,}, smaller batches "
                   f"(more steps) help (SGD, γ = {rate:g})",
