@@ -228,12 +228,12 @@ def run_sweep(args):
     expected = {"kind": "sweep", "dims": results.DIMS, "config": config, "coords": {
         "scheme": [schemes.parse(s).name for s in specs], "seed": seeds,
         "num_samples": [float(t) for t in sizes], "dim": dims}}
-    result = None if args.overwrite else finished_result(out, expected)
     for path in (out, out.with_suffix(".json"), csv, figure):
         if path is not None:
             check_writable(path)
     if folder is not None:
         check_writable(folder / "probe")
+    result = None if args.overwrite else finished_result(out, expected)
     if result is not None:
         print(f"{out} already holds the finished result of this configuration: not "
               "recomputing (--overwrite recomputes)")
