@@ -231,7 +231,7 @@ def run_sweep(args):
     for path in (out, out.with_suffix(".json"), csv, figure):
         if path is not None:
             check_writable(path)
-    if folder is not None:
+    if folder is not None and folder.is_dir():  # a new one goes next to OUT, checked
         check_writable(folder / "probe")
     result = None if args.overwrite else finished_result(out, expected)
     if result is not None:

@@ -11,9 +11,8 @@ import pytest
 import memjax
 from memjax import cli
 
-TINY = ["sweep", "--num-inputs", "20", "--num-outputs", "3", "--dims", "4,6",
-        "--num-samples", "8,inf", "--num-seeds", "2", "--no-progress",
-        "--scheme", "empirical:power=0,top=d/2", "--scheme", "uniform"]
+# The grid of test_cli.py's default-schemes test: one compiled program serves both files.
+TINY = ["sweep", "--num-inputs", "40", "--dims", "4", "--num-seeds", "2", "--no-progress"]
 
 
 @pytest.fixture
@@ -60,9 +59,10 @@ def test_names_are_kept_and_another_configuration_is_not_overwritten(tmp_path, c
     assert "already holds the finished result of this configuration: not " \
         "recomputing (--overwrite recomputes)" in printed
     assert (tmp_path / "alpha1.5.csv").exists() and calls == []
-    # Other schemes are another configuration too.
-    assert cli.main(TINY[:-4] + ["--zipf-exponent", "1.5", "--out", str(out)]) == 2
-    assert "coords scheme" in capsys.readouterr().err
+    # Other seeds are another configuration too.
+    assert cli.main(TINY + ["--num-seeds", "3", "--zipf-exponent", "1.5", "--out",
+                            str(out)]) == 2
+    assert "coords seed: [0, 1] there, [0, 1, 2] here" in capsys.readouterr().err
     assert cli.main(TINY + ["--zipf-exponent", "1.2", "--out", str(out),
                             "--overwrite"]) == 0
     assert calls == [1.2] and memjax.load(out).config["zipf_exponent"] == 1.2
