@@ -26,9 +26,7 @@ import sys
 import tempfile
 import zlib
 
-import numpy as np
-
-from memjax import __version__, results
+from memjax import __version__  # NumPy, JAX and the rest load when a command runs
 
 DEFAULT_SCHEMES = ("population:power=1", "threshold:top=d/8")
 # Choices shown in --help, spelled out here so that --help does not import JAX; a test
@@ -45,6 +43,8 @@ MAX_LOG_COUNT = 10**6
 def parse_grid(text: str, *, integer: bool, name: str) -> list[float]:
     """'10,20,inf' or 'log:START:STOP:COUNT' -> a list of numbers (ValueError naming the
     flag otherwise)."""
+    import numpy as np
+
     text = text.strip()
     usage = (f"--{name} must be comma-separated numbers or 'log:START:STOP:COUNT' with "
              f"0 < START <= STOP and 1 <= COUNT <= {MAX_LOG_COUNT}; got {text!r}.")
@@ -100,6 +100,8 @@ def parse_bytes(text: str) -> int:
 
 def plot_path(path) -> pathlib.Path:
     """A figure name as given when it ends with a format matplotlib writes, else + .png."""
+    from memjax import results
+
     path = pathlib.Path(path)
     return path if path.suffix.lower() in PLOT_SUFFIXES else results.output_path(path,
                                                                                  ".png")
@@ -201,6 +203,8 @@ def add_sweep_parser(subparsers):
 
 
 def run_sweep(args):
+    from memjax import results
+
     dims = parse_grid(args.dims, integer=True, name="dims")
     sizes = parse_grid(args.num_samples, integer=False, name="num-samples")
     seeds = shard_seeds(args.num_seeds, args.shard_index, args.num_shards)
@@ -274,10 +278,10 @@ def finished_result(out: pathlib.Path, expected: dict):
     `results.identity`-like dict; config keys it lacks are not compared) in this run's
     precision; None when nothing is stored (or another precision is). Raises ValueError
     when `out` holds something else."""
+    from memjax import results
+
     if not (out.exists() or out.with_suffix(".json").exists()):
         return None
-    import jax
-
     try:
         meta = results.read_meta(out)
     except (OSError, ValueError) as exc:
@@ -289,6 +293,8 @@ def finished_result(out: pathlib.Path, expected: dict):
         raise ValueError(f"{out} holds the result of another configuration "
                          f"({'; '.join(results.differences(stored, new))}); pass "
                          "--overwrite to replace it, or choose another --out.")
+    import jax
+
     x64 = bool(jax.config.jax_enable_x64)
     if meta.get("versions", {}).get("x64", x64) != x64:
         print(f"{out} holds this configuration in float{64 if not x64 else 32}; "
@@ -352,6 +358,8 @@ def add_merge_parser(subparsers):
 
 
 def run_merge(args):
+    from memjax import results
+
     out = results.output_path(args.out, ".npz")
     csv = results.output_path(args.csv, ".csv") if args.csv else None
     for path in (out, out.with_suffix(".json"), csv):
@@ -383,6 +391,7 @@ def summary(result) -> str:
 def plot_sweep(result, path) -> pathlib.Path:
     """Error vs d (and error vs T when the grid has several finite T) saved to `path`."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -114,3 +114,21 @@ def test_unreadable_merge_inputs_and_usage_errors_exit_2_in_one_line(tmp_path, c
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, (argv, err)
+
+
+def test_a_result_of_the_other_precision_is_recomputed(tmp_path, capsys, monkeypatch):
+    import json
+
+    import jax
+
+    out = tmp_path / "r.npz"
+    assert cli.main(TINY + ["--out", str(out)]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    meta["versions"]["x64"] = not jax.config.jax_enable_x64
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    calls = []
+    stored = memjax.load(out)
+    monkeypatch.setattr(memjax, "sweep", lambda *a, **k: calls.append(1) or stored)
+    capsys.readouterr()
+    assert cli.main(TINY + ["--out", str(out)]) == 0
+    assert calls == [1] and "holds this configuration in float" in capsys.readouterr().out
