@@ -113,6 +113,9 @@ def check_writable(path: pathlib.Path):
     path = pathlib.Path(path)
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a folder.")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"cannot write {path}: {above} is a file, not a folder.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",

@@ -82,6 +82,7 @@ def test_unwritable_outputs_fail_before_computing(tmp_path, capsys, no_compute, 
     assert cli.main(argv + [flag, str(blocker / "x")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot write {blocker / 'x'}" in err
+    assert f"{blocker} is a file, not a folder" in err
     (tmp_path / "folder.npz").mkdir()
     assert cli.main(TINY + ["--out", str(tmp_path / "folder")]) == 2
     assert "folder.npz: it is a folder" in capsys.readouterr().err
