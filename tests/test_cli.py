@@ -5,6 +5,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import memjax
@@ -17,10 +18,11 @@ def test_parse_grid_lists_and_log_spacing():
         100, 1000, math.inf]
     log = cli.parse_grid("log:10:1000:20", integer=True, name="dims")
     assert log[0] == 10 and log[-1] == 1000 and log == sorted(set(log)) and len(log) == 20
-    with pytest.raises(SystemExit, match="--dims takes integers"):
+    with pytest.raises(ValueError, match="--dims takes integers"):
         cli.parse_grid("10,2.5", integer=True, name="dims")
-    with pytest.raises(SystemExit, match="--dims must be comma-separated numbers"):
-        cli.parse_grid("ten", integer=True, name="dims")
+    for bad in ("ten", "log:0:10:3", "log:10:1:3", "log:1:10:1e9", "log:1:10"):
+        with pytest.raises(ValueError, match="--dims must be comma-separated numbers"):
+            cli.parse_grid(bad, integer=True, name="dims")
 
 
 def test_sweep_command_writes_result_csv_and_plot(tmp_path, capsys):
@@ -43,7 +45,9 @@ def test_sweep_command_writes_result_csv_and_plot(tmp_path, capsys):
     np.testing.assert_array_equal(loaded.error, direct.error)
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["config"]["num_inputs"] == 50 and "jax" in meta["versions"]
-    assert (tmp_path / "grid.csv").read_text().startswith("scheme,seed,num_samples,dim,error")
+    # The CSV quotes the scheme names with commas and reads back as the tidy table.
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "grid.csv"), loaded.to_dataframe(),
+                                  check_dtype=False, check_exact=True)
     assert (tmp_path / "g.png").stat().st_size > 10_000
 
 
@@ -58,7 +62,7 @@ def test_sweep_command_streams_huge_grids_and_refuses_what_cannot_fit(tmp_path, 
     assert (meta["route"], meta["counts"]) == ("stream", "multinomial")
     np.testing.assert_array_equal(memjax.load(out).coords["num_samples"],
                                   [100, 10**7, 10**12])
-    assert cli.main(args + ["--memory-budget", "100K"]) == 2
+    assert cli.main(args + ["--memory-budget", "100K", "--overwrite"]) == 2
     assert re.search(r"needs about .* memory_budget=\d+ or more", capsys.readouterr().err)
     with pytest.raises(SystemExit):
         cli.main(args + ["--memory-budget", "lots"])
