@@ -373,16 +373,21 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     probs, table, key = _devices.put_replicated(mesh,
         (data.zipf_probs(num_inputs, zipf_exponent), table, key))
     bar = _progress(num_chunks, progress)
-    for c in range(num_chunks):
-        part_seeds = _devices.put_batch(mesh, padded[c * seed_chunk:(c + 1) * seed_chunk])
-        part = _chunk_errors(config, key, part_seeds, probs, table)
-        real = todo[c * seed_chunk:(c + 1) * seed_chunk]
-        part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
-        _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
-        if store is not None:
-            store.save(real, part)
-        rows.update(zip(real, part))
-        bar.update(1)
+    try:
+        for c in range(num_chunks):
+            where = slice(c * seed_chunk, (c + 1) * seed_chunk)
+            part_seeds = _devices.put_batch(mesh, padded[where])
+            part = _chunk_errors(config, key, part_seeds, probs, table)
+            real = todo[where]
+            part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
+            _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
+            if store is not None:
+                store.save(real, part)
+            rows.update(zip(real, part))
+            bar.update(1)
+    finally:
+        if store is not None:  # on Ctrl-C or an error too: write what finished, unlock
+            store.close()
     bar.close()
     errors = np.stack([rows[s] for s in seeds], axis=1)  # (scheme, seed, T, d)
     return SweepResult(

@@ -66,7 +66,7 @@ def test_a_damaged_block_file_is_reported_not_loaded(tmp_path):
     train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
     block = sorted((tmp_path / "a.blocks").glob("block-*.npz"))[0]
     block.write_bytes(block.read_bytes()[:100])  # a truncated write
-    with pytest.raises(ValueError, match=r"cannot be read.*delete it"):
+    with pytest.raises(ValueError, match=r"cannot be read.*Delete .*block-.*to recompute that block"):
         train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
 
 
