@@ -58,7 +58,7 @@ def write_text(path, text: str) -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def locked(path, what: str = "these files"):
+def locked(path, what: str = "this output"):
     """Holds the lock file `path` while inside (for `what`, named in the messages).
 
     Raises:
@@ -73,7 +73,7 @@ def locked(path, what: str = "these files"):
         release(path, token)
 
 
-def acquire(path, what: str = "these files") -> str:
+def acquire(path, what: str = "this output") -> str:
     """Takes the lock file `path` (see `locked`); returns the token that `release` needs."""
     path = pathlib.Path(path)
     token = secrets.token_hex(8)
@@ -85,8 +85,8 @@ def acquire(path, what: str = "these files") -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp.write_text(json.dumps(owner) + "\n")
     except OSError as err:
-        raise ValueError(f"cannot write {what} in {path.parent} ({err.strerror or err}): "
-                         "pass a path in a writable folder.") from None
+        raise ValueError(f"cannot write {what}: {err.strerror or err} ({err.filename}). "
+                         "Pass a path in a folder you can write to.") from None
     try:
         for _ in range(3):  # a stale lock is taken over, then the link is retried
             try:
@@ -170,6 +170,6 @@ def _take_over(path, holder, what) -> None:
 
 def _refusal(path, holder: dict, what: str) -> str:
     where = f"pid {holder.get('pid')} on host {holder.get('host')}"
-    return (f"{what} are in use by another run: the lock {path} is held by {where} "
+    return (f"{what} is in use by another run: the lock {path} is held by {where} "
             f"(since {holder.get('since')}). Wait for it to finish, or use another path; "
             f"if that process is no longer running, delete {path}.")
