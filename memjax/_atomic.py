@@ -141,6 +141,8 @@ def _alive(holder: dict) -> bool:
         return True
     if pid == os.getpid():  # this process: held only while a `locked` block is open
         return holder.get("token") in _HELD
+    if os.name == "nt":  # os.kill(pid, 0) is not a probe there: never guess it stale
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
