@@ -155,16 +155,17 @@ def test_memory_budget_may_change_in_between_without_a_route_change(tmp_path, ca
                    "sweep keeps the checkpoint's route under another memory_budget)")
 def test_memory_budget_may_change_in_between_even_where_it_changes_the_route(tmp_path,
                                                                              calls):
-    """'memory_budget ... may change in between', where the new budget alone would make
-    the sweep stream its tokens: the resumed result is the uninterrupted one."""
+    """'memory_budget ... may change in between', where the first budget made the sweep
+    stream its tokens and the new one alone would not: the resumed result is the
+    uninterrupted one."""
     budget = _streaming_budget()
-    whole = memjax.sweep(KEY, **BIG_N)
+    whole = memjax.sweep(KEY, memory_budget=budget, **BIG_N)
     calls.clear()
     calls.stop_after = 1
     with pytest.raises(KeyboardInterrupt):
-        memjax.sweep(KEY, checkpoint=tmp_path / "c", **BIG_N)
+        memjax.sweep(KEY, checkpoint=tmp_path / "c", memory_budget=budget, **BIG_N)
     calls.stop_after = None
-    resumed = memjax.sweep(KEY, checkpoint=tmp_path / "c", memory_budget=budget, **BIG_N)
+    resumed = memjax.sweep(KEY, checkpoint=tmp_path / "c", **BIG_N)  # the default budget
     np.testing.assert_array_equal(resumed.error, whole.error)
 
 
