@@ -18,6 +18,10 @@ more seeds, reuses every finished seed bit for bit. Anything that does not check
 unreadable or truncated file, another configuration, a wrong shape or dtype, an error
 outside [0, 1], a checksum that does not match) raises a ValueError naming the file;
 nothing is ever merged silently. A second sweep on a folder in use is refused (the lock).
+
+Training blocks (`memjax.train_grid`, one file per static configuration under
+`<out>.blocks/`) get the same protection: `save_block` stores the block's identity and a
+sha256 with its arrays, `load_block` checks them, the shapes, the dtype and the values.
 """
 
 from __future__ import annotations
@@ -278,6 +282,52 @@ class SeedStore:
     def _advice(self) -> str:
         return (f"delete the folder {self.folder} to start over, or pass another "
                 "checkpoint path (on the command line, another --out) to keep it")
+
+
+# --- Training blocks (memjax.train_grid) -------------------------------------------------
+
+def save_block(path, expected: dict, err, fin) -> None:
+    """Writes a training block: `error` and `finite` (runs…, E) with `expected` (its
+    identity) and their sha256, atomically."""
+    meta = dict(expected, sha256=checksum(err, fin))
+    _atomic.save_npz(path, error=err, finite=fin, identity=np.asarray(json.dumps(meta)))
+
+
+def load_block(path, expected: dict):
+    """A finished block's (error, finite) arrays, checked against `expected` (its
+    identity); a damaged, foreign or impossible file raises a ValueError naming it."""
+    path = pathlib.Path(path)
+    advice = (f"Delete {path} to recompute that block (or delete the folder "
+              f"{path.parent} to start over, or pass another `out`).")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            err, fin = saved["error"], saved["finite"]
+            found = json.loads(str(saved["identity"]))
+    except Exception as exc:  # a truncated or foreign file: zipfile, KeyError, ...
+        raise ValueError(f"training block {path} cannot be read ({exc!r}). "
+                         + advice) from None
+    if not isinstance(found, dict):
+        found = {"identity": found}
+    diffs = differences(expected, {k: v for k, v in found.items() if k != "sha256"})
+    if diffs:
+        raise ValueError(f"training block {path} was written by a different run: "
+                         + "; ".join(diffs) + ". " + advice)
+    shape, problems = tuple(expected["shape"]), []
+    if err.shape != shape or fin.shape != shape:
+        problems.append(f"arrays of shape {err.shape} / {fin.shape}, expected {shape}")
+    elif err.dtype != np.dtype(expected["dtype"]) or fin.dtype != bool:
+        problems.append(f"dtypes {err.dtype} / {fin.dtype}, expected "
+                        f"{expected['dtype']} / bool")
+    elif not (in_range(err[fin]) and np.isnan(err[~fin]).all()):
+        problems.append("errors outside [0, 1] (NaN is allowed only where the run "
+                        "diverged)")
+    elif checksum(err, fin) != found.get("sha256"):
+        problems.append("arrays that do not match its checksum (modified after it was "
+                        "written)")
+    if problems:
+        raise ValueError(f"training block {path} is invalid: it holds "
+                         + "; ".join(problems) + ". " + advice)
+    return err, fin
 
 
 def remove(folder) -> bool:

@@ -111,48 +111,6 @@ def _run_block(key, block: Block, step_size, zipf_exponent, seeds, memory_budget
     return np.where(finite, out.error, np.nan).astype(out.error.dtype), finite
 
 
-def _save_block(path, expected: dict, err, fin):
-    meta = dict(expected, sha256=_checkpoint.checksum(err, fin))
-    _atomic.save_npz(path, error=err, finite=fin, identity=np.asarray(json.dumps(meta)))
-
-
-def _load_block(path, expected: dict):
-    """A finished block's (error, finite) arrays, checked against `expected` (its
-    identity); a damaged, foreign or impossible file raises a ValueError naming it."""
-    advice = (f"Delete {path} to recompute that block (or delete the folder "
-              f"{path.parent} to start over, or pass another `out`).")
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            err, fin = saved["error"], saved["finite"]
-            found = json.loads(str(saved["identity"]))
-    except Exception as exc:  # a truncated or foreign file: zipfile, KeyError, ...
-        raise ValueError(f"training block {path} cannot be read ({exc!r}). "
-                         + advice) from None
-    if not isinstance(found, dict):
-        found = {"identity": found}
-    diffs = _checkpoint.differences(expected, {k: v for k, v in found.items()
-                                               if k != "sha256"})
-    if diffs:
-        raise ValueError(f"training block {path} was written by a different run: "
-                         + "; ".join(diffs) + ". " + advice)
-    shape, problems = tuple(expected["shape"]), []
-    if err.shape != shape or fin.shape != shape:
-        problems.append(f"arrays of shape {err.shape} / {fin.shape}, expected {shape}")
-    elif err.dtype != np.dtype(expected["dtype"]) or fin.dtype != bool:
-        problems.append(f"dtypes {err.dtype} / {fin.dtype}, expected "
-                        f"{expected['dtype']} / bool")
-    elif not (_checkpoint.in_range(err[fin]) and np.isnan(err[~fin]).all()):
-        problems.append("errors outside [0, 1] (NaN is allowed only where the run "
-                        "diverged)")
-    elif _checkpoint.checksum(err, fin) != found.get("sha256"):
-        problems.append("arrays that do not match its checksum (modified after it was "
-                        "written)")
-    if problems:
-        raise ValueError(f"training block {path} is invalid: it holds "
-                         + "; ".join(problems) + ". " + advice)
-    return err, fin
-
-
 def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 zipf_exponent: float = 2.0, dims, batch_sizes, num_samples, learning_rates,
                 models=("matrix",), optimizers=("sgd",), layer_norms=(False,),
@@ -269,12 +227,12 @@ def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
         expected = _block_identity(block, identity, num_runs)
         path = None if folder is None else folder / f"block-{_block_id(expected)}.npz"
         if path is not None and path.exists():
-            err, fin = _load_block(path, expected)
+            err, fin = _checkpoint.load_block(path, expected)
         else:
             err, fin = _run_block(key, block, step_size, zipf_exponent, seeds,
                                   memory_budget, devices=devices)
             if path is not None:
-                _save_block(path, expected, err, fin)  # whole or absent
+                _checkpoint.save_block(path, expected, err, fin)  # whole or absent
         # Stored in the block's sorted T order; the sweep's order may differ.
         where = [block.config.eval_steps.index(s) for s in block.sample_steps]
         # (seed, γ, T) -> (γ, seed, T)

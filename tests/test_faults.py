@@ -100,12 +100,12 @@ def test_sigkill_mid_sweep_then_resume_is_bit_identical(tmp_path, caplog):
 
 
 PAUSED_TRAIN = """
-original = train_grid._save_block
+original = _checkpoint.save_block
 def save(*args):
     original(*args)
     print("paused", flush=True)  # one block on disk: wait here to be killed
     time.sleep(600)
-train_grid._save_block = save
+_checkpoint.save_block = save
 train_grid.train_sweep(jax.random.key(0), out=sys.argv[1], **TRAIN)
 """
 
