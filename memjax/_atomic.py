@@ -6,8 +6,11 @@ interrupted run leaves at worst a stray `*.tmp` file that no reader looks at. Ne
 `replacing` blocks write several files that are renamed only once all are complete.
 
 `locked(path)` keeps two runs from writing the same outputs: a lock file naming its
-owner (pid, host), created in one atomic step; a lock left by a dead process of this host
-is taken over, a live owner's is refused with a ValueError naming the lock and the pid.
+owner (pid, host), created in one atomic step and refreshed (its mtime) every
+`HEARTBEAT_SECONDS` while held. A live owner's lock is refused with a ValueError naming
+the lock and the pid; a stale one is taken over: at once if its pid is gone from this
+host, after `STALE_SECONDS` without a refresh if it comes from another host (a cluster
+job rerun on another node after its first node died).
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ import os
 import pathlib
 import secrets
 import socket
+import threading
+import time
 
 import numpy as np
 
-_HELD: set[str] = set()  # tokens of the locks this process holds now
+HEARTBEAT_SECONDS = 60.0
+# A lock from another host not refreshed for this long is stale (10 heartbeats missed).
+STALE_SECONDS = 600.0
+_HELD: dict[str, threading.Event] = {}  # the locks this process holds: token -> stop
 
 
 @contextlib.contextmanager
@@ -91,11 +99,13 @@ def acquire(path, what: str = "this output") -> str:
         for _ in range(3):  # a stale lock is taken over, then the link is retried
             try:
                 _create(temp, path)
-                _HELD.add(token)
+                _HELD[token] = stop = threading.Event()
+                threading.Thread(target=_beat, args=(path, token, stop), daemon=True,
+                                 name=f"memjax lock {path}").start()
                 return token
             except FileExistsError:
                 holder = _owner(path)
-                if holder is not None and _alive(holder):
+                if holder is not None and _alive(path, holder):
                     raise ValueError(_refusal(path, holder, what)) from None
                 _take_over(path, holder, what)
         raise ValueError(f"could not take the lock {path} for {what}: other processes "
@@ -119,10 +129,22 @@ def _create(temp, path) -> None:
 def release(path, token: str) -> None:
     """Deletes the lock file `path` if it is still the one `acquire` returned `token` for."""
     path = pathlib.Path(path)
-    _HELD.discard(token)
+    stop = _HELD.pop(token, None)
+    if stop is not None:
+        stop.set()
     holder = _owner(path)
     if holder is not None and holder.get("token") == token:
         path.unlink(missing_ok=True)
+
+
+def _beat(path, token, stop) -> None:
+    """Refreshes the lock's mtime while it is held (so other hosts see it is alive)."""
+    while not stop.wait(HEARTBEAT_SECONDS):
+        holder = _owner(path)
+        if holder is None or holder.get("token") != token:
+            return
+        with contextlib.suppress(OSError):
+            os.utime(path)
 
 
 def _owner(path) -> dict | None:
@@ -134,10 +156,16 @@ def _owner(path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _alive(holder: dict) -> bool:
-    """Whether the lock's owner may still be running (a process on another host: yes)."""
+def _alive(path, holder: dict) -> bool:
+    """Whether the lock's owner may still be running: its pid, on this host; its last
+    refresh, from another host."""
     pid = holder.get("pid")
-    if not isinstance(pid, int) or holder.get("host") != socket.gethostname():
+    if holder.get("host") != socket.gethostname():
+        try:
+            return time.time() - os.stat(path).st_mtime < STALE_SECONDS
+        except OSError:  # gone: not alive
+            return False
+    if not isinstance(pid, int):
         return True
     if pid == os.getpid():  # this process: held only while a `locked` block is open
         return holder.get("token") in _HELD
@@ -172,6 +200,10 @@ def _take_over(path, holder, what) -> None:
 
 def _refusal(path, holder: dict, what: str) -> str:
     where = f"pid {holder.get('pid')} on host {holder.get('host')}"
+    later = ""
+    if holder.get("host") != socket.gethostname():
+        later = (f" (it is taken over once not refreshed for {STALE_SECONDS / 60:.0f} "
+                 "minutes)")
     return (f"{what} is in use by another run: the lock {path} is held by {where} "
             f"(since {holder.get('since')}). Wait for it to finish, or use another path; "
-            f"if that process is no longer running, delete {path}.")
+            f"if that process is no longer running, delete {path}{later}.")

@@ -7,13 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 import pytest
 
 import memjax
-from memjax import _checkpoint, cli, grid, schemes
+from memjax import _atomic, _checkpoint, cli, grid, schemes
 
 KEY = jax.random.key(3)
 SMALL = dict(num_inputs=40, num_outputs=3, zipf_exponent=1.5, dims=(4, 8),
@@ -227,3 +228,29 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, reference):
     _lock(folder, dead.pid)
     np.testing.assert_array_equal(small(checkpoint=folder).error, reference.error)
     assert not (folder / _checkpoint.LOCK).exists()  # released when the sweep returns
+
+
+def test_a_lock_from_another_host_is_refused_while_refreshed_then_taken_over(
+        tmp_path, reference):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    lock = folder / _checkpoint.LOCK
+    lock.write_text(json.dumps({"pid": 1, "host": "another-node", "token": "t",
+                                "since": "earlier"}))  # refreshed just now
+    with pytest.raises(ValueError, match="held by pid 1 on host another-node .*taken "
+                                         "over once not refreshed for 10 minutes"):
+        small(checkpoint=folder)
+    old = time.time() - _atomic.STALE_SECONDS - 1  # its job died on that node
+    os.utime(lock, (old, old))
+    np.testing.assert_array_equal(small(checkpoint=folder).error, reference.error)
+
+
+def test_a_held_lock_is_refreshed(tmp_path, monkeypatch):
+    monkeypatch.setattr(_atomic, "HEARTBEAT_SECONDS", 0.01)
+    with _atomic.locked(tmp_path / "lock") as lock:
+        os.utime(lock, (0, 0))
+        deadline = time.time() + 30
+        while os.stat(lock).st_mtime == 0 and time.time() < deadline:
+            time.sleep(0.01)
+        assert os.stat(lock).st_mtime > 0
+    assert not lock.exists()
