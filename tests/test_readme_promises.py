@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import types
 
 import jax
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 import memjax
-from memjax import _checkpoint, cli, grid, schemes
+from memjax import _atomic, _checkpoint, cli, grid, schemes
 
 KEY = jax.random.key(3)
 SMALL = dict(num_inputs=40, num_outputs=3, zipf_exponent=1.5, dims=(4, 8),
@@ -296,7 +297,13 @@ def test_slurm_array_shards_checkpoint_resume_and_merge_to_one_process(tmp_path,
     calls.stop_after = 1
     with pytest.raises(KeyboardInterrupt):  # shard 0 pre-empted after one chunk
         cli.main(shard(0))
-    assert (tmp_path / "parts" / "part-0.chunks").is_dir()
+    chunks = tmp_path / "parts" / "part-0.chunks"
+    assert chunks.is_dir()
+    # As if the job had been killed on another node: its lock is left, not refreshed.
+    (chunks / _checkpoint.LOCK).write_text(json.dumps(
+        {"pid": 1, "host": "node-17", "token": "t", "since": "earlier"}))
+    old = time.time() - _atomic.STALE_SECONDS - 1
+    os.utime(chunks / _checkpoint.LOCK, (old, old))
     calls.clear()
     calls.stop_after = None
     assert cli.main(shard(0)) == 0 and cli.main(shard(1)) == 0
