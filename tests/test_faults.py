@@ -10,6 +10,7 @@ test kills it: the kill is deterministic, not a race against a timer.
 """
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 import memjax
-from memjax import _checkpoint, schemes, train_grid
+from memjax import schemes, train_grid
 
 KEY = jax.random.key(3)
 # The same grids in this process and in the children (evaluated in both).
@@ -34,14 +35,13 @@ TRAIN = ("dict(num_inputs=20, num_outputs=5, zipf_exponent=2.0, dims=(8,), "
 PRELUDE = f"""
 import math, sys, time
 import jax, memjax
-from memjax import _checkpoint, schemes, train_grid
+from memjax import schemes, train_grid
 SWEEP, TRAIN = {SWEEP}, {TRAIN}
 """
 
 
 def _sweep_kw():
-    import math  # noqa: F401  (used by the evaluated text)
-    return eval(SWEEP)
+    return eval(SWEEP, {"math": math, "schemes": schemes})
 
 
 def _child(script, *args, **popen):
