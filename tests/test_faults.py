@@ -35,7 +35,7 @@ TRAIN = ("dict(num_inputs=20, num_outputs=5, zipf_exponent=2.0, dims=(8,), "
 PRELUDE = f"""
 import math, sys, time
 import jax, memjax
-from memjax import schemes, train_grid
+from memjax import _checkpoint, schemes, train_grid
 SWEEP, TRAIN = {SWEEP}, {TRAIN}
 """
 
