@@ -192,16 +192,19 @@ def test_cli_resumes_an_interrupted_command(tmp_path, calls, capsys, reference):
     np.testing.assert_array_equal(memjax.load(out).error, reference.error)
     assert not (tmp_path / "grid.chunks").exists()  # the result holds every seed now
 
-    assert cli.main(CLI + ["--out", str(out), "--keep-chunks"]) == 0
-    assert len(list((tmp_path / "grid.chunks").glob("seeds-*.npz"))) == 1  # 3 chunks
+    assert cli.main(CLI + ["--out", str(tmp_path / "k.npz"), "--keep-chunks"]) == 0
+    assert len(list((tmp_path / "k.chunks").glob("seeds-*.npz"))) == 1  # its 3 chunks
     assert cli.main(CLI + ["--out", str(tmp_path / "b.npz"), "--no-checkpoint"]) == 0
     assert not (tmp_path / "b.chunks").exists()
 
 
-def test_cli_reports_a_mismatched_checkpoint(tmp_path, capsys):
+def test_cli_reports_a_mismatched_checkpoint(tmp_path, capsys, calls):
     out = tmp_path / "grid.npz"
-    assert cli.main(CLI + ["--out", str(out), "--keep-chunks", "--num-seeds", "1"]) == 0
-    assert cli.main(CLI + ["--out", str(out), "--num-seeds", "1", "--key", "5"]) == 2
+    calls.stop_after = 1  # interrupted: a checkpoint, no result yet
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(CLI + ["--out", str(out), "--num-seeds", "3"])
+    calls.stop_after = None
+    assert cli.main(CLI + ["--out", str(out), "--num-seeds", "3", "--key", "5"]) == 2
     err = capsys.readouterr().err
     assert "different sweep: key" in err and "another --out" in err
 
