@@ -3,17 +3,25 @@
 A checkpoint is a folder (the CLI uses `<out>.chunks/` next to the result file):
 
     manifest.json                     the run's identity (see `identity`)
-    seeds-<first>-<last>-<hash>.npz   one per finished chunk of seeds: `seeds` (k,),
-                                      `error` (k, S, T, D) and `manifest` (the identity
-                                      plus these seeds, the shape and dtype, as JSON)
+    lock                              while a sweep uses the folder: its pid and host
+    seeds-<first>-<last>-<hash>.npz   finished seeds: `seeds` (k,), `error` (k, S, T, D)
+                                      and `manifest` (the identity plus these seeds, the
+                                      shape, the dtype and a sha256 of the two arrays)
 
-Every file is written atomically (`memjax._atomic`). Rows are stored per seed and files
-are named by their seeds, not by chunk position: seed s's row depends on nothing but the
-identity and s (it uses fold_in(key, s)), so a rerun with any chunking, memory budget or
-device count, or with more seeds, reuses every finished seed bit for bit. Anything that
-does not check out (an unreadable or truncated file, another configuration, a wrong shape
-or dtype, an error outside [0, 1]) raises a ValueError naming the file; nothing is ever
-merged silently.
+Every file is written atomically (`memjax._atomic`). Finished chunks are gathered and
+written as one file at most every `WRITE_EVERY_SECONDS` (and whenever the sweep stops, on
+an error or Ctrl-C too), so a long sweep of many small chunks leaves a few files, not one
+per seed, and a kill loses at most those seconds. Rows are stored per seed and indexed by
+seed when read: seed s's row depends on nothing but the identity and s (it uses
+fold_in(key, s)), so a rerun with any chunking, memory budget or device count, or with
+more seeds, reuses every finished seed bit for bit. Anything that does not check out (an
+unreadable or truncated file, another configuration, a wrong shape or dtype, an error
+outside [0, 1], a checksum that does not match) raises a ValueError naming the file;
+nothing is ever merged silently. A second sweep on a folder in use is refused (the lock).
+
+Training blocks (`memjax.train_grid`, one file per static configuration under
+`<out>.blocks/`) get the same protection: `save_block` stores the block's identity and a
+sha256 with its arrays, `load_block` checks them, the shapes, the dtype and the values.
 """
 
 from __future__ import annotations
@@ -24,14 +32,18 @@ import json
 import logging
 import math
 import pathlib
+import time
 import types
 
 import numpy as np
 
 from memjax import _atomic
 
-FORMAT = 1
+FORMAT = 2  # 2: a sha256 of each file's arrays in its manifest
 MANIFEST = "manifest.json"
+LOCK = "lock"
+# Finished seeds wait in memory at most this long before they are written (one file).
+WRITE_EVERY_SECONDS = 10.0
 _PATTERN = "seeds-*.npz"
 _LOG = logging.getLogger("memjax")
 
@@ -96,8 +108,35 @@ def _digest(value) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def checksum(*arrays) -> str:
+    """sha256 of the arrays' dtypes, shapes and bytes (C order)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def differences(expected: dict, found: dict) -> list[str]:
+    """'key: expected X (this sweep), found Y' for every key where the two differ."""
+    keys = list(expected) + [k for k in found if k not in expected]
+    return [f"{k}: expected {_short(expected.get(k))} (this sweep), found "
+            f"{_short(found.get(k))}" for k in keys if expected.get(k) != found.get(k)]
+
+
+def in_range(errors, tolerance: float = 1e-4) -> bool:
+    """Whether every error is a finite number in [0, 1] (to `tolerance`: a sum of p over
+    tokens may round above 1)."""
+    errors = np.asarray(errors)
+    return bool(np.all(np.isfinite(errors) & (errors >= 0) & (errors <= 1 + tolerance)))
+
+
 class SeedStore:
-    """The finished seeds of one sweep, in a checkpoint folder.
+    """The finished seeds of one sweep, in a checkpoint folder, locked while open.
+
+    Use it as a context manager, or call `close()`: it writes the seeds not yet on disk
+    and releases the lock.
 
     Args:
       folder: the checkpoint folder (created if needed).
@@ -112,10 +151,19 @@ class SeedStore:
         self.row_shape, self.dtype = tuple(row_shape), np.dtype(dtype)
         self.rows: dict[int, np.ndarray] = {}
         self.files = 0
+        self._pending: dict[int, np.ndarray] = {}
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint {self.folder} exists and is not a folder; "
                              "pass a folder path.")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._token = _atomic.acquire(self.folder / LOCK, f"the checkpoint {self.folder}")
+        try:
+            self._read()
+        except BaseException:
+            self.close()
+            raise
+        self._written_at = time.monotonic()
+
+    def _read(self):
         chunks = sorted(self.folder.glob(_PATTERN))
         manifest = self.folder / MANIFEST
         if manifest.exists() and chunks:  # fail fast, before reading every chunk
@@ -132,6 +180,12 @@ class SeedStore:
                 self.rows[seed], owner[seed] = row, path
         self.files = len(chunks)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def report(self, seeds) -> list[int]:
         """Logs what a sweep over `seeds` reuses; returns the seeds still to compute."""
         missing = [s for s in seeds if s not in self.rows]
@@ -140,17 +194,42 @@ class SeedStore:
                   "" if self.files == 1 else "s", len(missing))
         return missing
 
-    def save(self, seeds, errors) -> pathlib.Path:
-        """Writes one finished chunk: `errors` (k, S, T, D) of `seeds` (k,), atomically."""
-        seeds = [int(s) for s in seeds]
-        errors = np.asarray(errors)
+    def save(self, seeds, errors) -> pathlib.Path | None:
+        """Records one finished chunk, `errors` (k, S, T, D) of `seeds` (k,); the seeds
+        recorded so far are written (one file) once `WRITE_EVERY_SECONDS` have passed
+        since the last write. Returns the file written, if any."""
+        for seed, row in zip(seeds, np.asarray(errors)):
+            self._pending[int(seed)] = self.rows[int(seed)] = row
+        if time.monotonic() - self._written_at >= WRITE_EVERY_SECONDS:
+            return self.flush()
+        return None
+
+    def flush(self) -> pathlib.Path | None:
+        """Writes the recorded seeds not yet on disk as one file, atomically."""
+        if not self._pending:
+            return None
+        seeds = list(self._pending)
+        errors = np.stack([self._pending[s] for s in seeds])
+        seed_array = np.asarray(seeds, np.int64)
         meta = dict(self.identity, seeds=seeds, shape=list(errors.shape),
-                    dtype=errors.dtype.name)
+                    dtype=errors.dtype.name, sha256=checksum(seed_array, errors))
         path = self.folder / f"seeds-{min(seeds)}-{max(seeds)}-{_digest(seeds)[:8]}.npz"
-        _atomic.save_npz(path, seeds=np.asarray(seeds, np.int64), error=errors,
+        _atomic.save_npz(path, seeds=seed_array, error=errors,
                          manifest=np.asarray(json.dumps(meta)))
+        self._pending.clear()
+        self._written_at = time.monotonic()
         self.files += 1
         return path
+
+    def close(self) -> None:
+        """Writes what is not yet on disk, then releases the folder's lock."""
+        if self._token is None:
+            return
+        try:
+            self.flush()
+        finally:
+            _atomic.release(self.folder / LOCK, self._token)
+            self._token = None
 
     def _read_manifest(self, path) -> dict:
         try:
@@ -168,8 +247,10 @@ class SeedStore:
             raise ValueError(f"checkpoint file {path} is unreadable, corrupt or truncated "
                              f"({type(err).__name__}: {err}). Delete this file to "
                              f"recompute its seeds (or {self._advice()}).") from None
+        if not isinstance(meta, dict):
+            meta = {"manifest": meta}
         self._check_identity(path, {k: v for k, v in meta.items()
-                                    if k not in ("seeds", "shape")})
+                                    if k not in ("seeds", "shape", "sha256")})
         expected = (len(seeds),) + self.row_shape
         problems = []
         if seeds.ndim != 1 or [int(s) for s in seeds] != meta.get("seeds"):
@@ -181,8 +262,11 @@ class SeedStore:
             problems.append(f"error shape: expected {expected}, found {errors.shape}")
         if errors.dtype != self.dtype:
             problems.append(f"error dtype: expected {self.dtype}, found {errors.dtype}")
-        elif not np.all(np.isfinite(errors) & (errors >= 0) & (errors <= 1 + 1e-4)):
+        elif not in_range(errors):
             problems.append("errors outside [0, 1] (NaN, inf or out of range)")
+        if not problems and checksum(seeds, errors) != meta.get("sha256"):
+            problems.append("its arrays do not match the checksum in its manifest "
+                            "(modified after it was written)")
         if problems:
             raise ValueError(f"checkpoint file {path} is invalid: " + "; ".join(problems)
                              + f". Delete this file to recompute its seeds (or "
@@ -190,10 +274,7 @@ class SeedStore:
         return {int(s): row for s, row in zip(seeds, errors)}
 
     def _check_identity(self, path, found: dict):
-        keys = list(self.identity) + [k for k in found if k not in self.identity]
-        diffs = [f"{k}: expected {_short(self.identity.get(k))} (this sweep), found "
-                 f"{_short(found.get(k))}"
-                 for k in keys if self.identity.get(k) != found.get(k)]
+        diffs = differences(self.identity, found)
         if diffs:
             raise ValueError(f"checkpoint {path} was written by a different sweep: "
                              + "; ".join(diffs) + f". Either {self._advice()}.")
@@ -203,14 +284,65 @@ class SeedStore:
                 "checkpoint path (on the command line, another --out) to keep it")
 
 
+# --- Training blocks (memjax.train_grid) -------------------------------------------------
+
+def save_block(path, expected: dict, err, fin) -> None:
+    """Writes a training block: `error` and `finite` (runs…, E) with `expected` (its
+    identity) and their sha256, atomically."""
+    meta = dict(expected, sha256=checksum(err, fin))
+    _atomic.save_npz(path, error=err, finite=fin, identity=np.asarray(json.dumps(meta)))
+
+
+def load_block(path, expected: dict):
+    """A finished block's (error, finite) arrays, checked against `expected` (its
+    identity); a damaged, foreign or impossible file raises a ValueError naming it."""
+    path = pathlib.Path(path)
+    advice = (f"Delete {path} to recompute that block (or delete the folder "
+              f"{path.parent} to start over, or pass another `out`).")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            err, fin = saved["error"], saved["finite"]
+            found = json.loads(str(saved["identity"]))
+    except Exception as exc:  # a truncated or foreign file: zipfile, KeyError, ...
+        raise ValueError(f"training block {path} cannot be read ({exc!r}). "
+                         + advice) from None
+    if not isinstance(found, dict):
+        found = {"identity": found}
+    diffs = differences(expected, {k: v for k, v in found.items() if k != "sha256"})
+    if diffs:
+        raise ValueError(f"training block {path} was written by a different run: "
+                         + "; ".join(diffs) + ". " + advice)
+    shape, problems = tuple(expected["shape"]), []
+    if err.shape != shape or fin.shape != shape:
+        problems.append(f"arrays of shape {err.shape} / {fin.shape}, expected {shape}")
+    elif err.dtype != np.dtype(expected["dtype"]) or fin.dtype != bool:
+        problems.append(f"dtypes {err.dtype} / {fin.dtype}, expected "
+                        f"{expected['dtype']} / bool")
+    elif not (in_range(err[fin]) and np.isnan(err[~fin]).all()):
+        problems.append("errors outside [0, 1] (NaN is allowed only where the run "
+                        "diverged)")
+    elif checksum(err, fin) != found.get("sha256"):
+        problems.append("arrays that do not match its checksum (modified after it was "
+                        "written)")
+    if problems:
+        raise ValueError(f"training block {path} is invalid: it holds "
+                         + "; ".join(problems) + ". " + advice)
+    return err, fin
+
+
 def remove(folder) -> bool:
     """Deletes a checkpoint folder's own files, then the folder if nothing else is left
-    in it; returns whether the folder is gone."""
+    in it; returns whether the folder is gone (a folder in use by a run is kept)."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         return not folder.exists()
-    for path in [*folder.glob(_PATTERN), *folder.glob("*.tmp"), folder / MANIFEST]:
-        path.unlink(missing_ok=True)
+    try:
+        with _atomic.locked(folder / LOCK, f"the checkpoint {folder}"):
+            for path in [*folder.glob(_PATTERN), *folder.glob("*.tmp"),
+                         *folder.glob("*.stale"), folder / MANIFEST]:
+                path.unlink(missing_ok=True)
+    except ValueError:  # another run is using it
+        return False
     try:
         folder.rmdir()
     except OSError:  # someone else's files: leave them

@@ -290,13 +290,17 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         devices. After `jax.distributed.initialize`, pass `jax.devices()` to run one
         global program over every process's devices (every process makes the same call
         and receives the whole result).
-      checkpoint: a folder (created if needed) to write each finished chunk of seeds to,
-        atomically; rerun with the same arguments, the sweep reuses every finished seed
-        and computes only the others, bit-identical to an uninterrupted run (rows are
-        kept per seed, so seed_chunk, memory_budget, devices and the seed list may change;
-        seeds not asked for are ignored). A file that is damaged or was written by
-        another configuration (any argument above that changes a seed's result, the key,
-        the dtype, or the memjax or jax version) raises a ValueError naming it. A
+      checkpoint: a folder (created if needed) to write finished seeds to, atomically
+        (gathered into one file at most every `_checkpoint.WRITE_EVERY_SECONDS` = 10 s,
+        and whenever the sweep stops, Ctrl-C or an error included); rerun with the same
+        arguments, the sweep reuses every finished seed and computes only the others,
+        bit-identical to an uninterrupted run (rows are kept per seed, so seed_chunk,
+        memory_budget, devices and the seed list may change; seeds not asked for are
+        ignored). A file that is damaged, fails its checksum or was written by another
+        configuration (any argument above that changes a seed's result, the key, the
+        dtype, or the memjax or jax version) raises a ValueError naming it. The folder
+        is locked while the sweep runs: another sweep on it is refused (a lock left by
+        a killed process is taken over). A
         function in a custom scheme is known by its name and code, not by the values it
         captures: change its name (or the folder) when those change. None (default):
         nothing is written. `memjax sweep --out X` uses `X.chunks/`.
@@ -373,16 +377,21 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     probs, table, key = _devices.put_replicated(mesh,
         (data.zipf_probs(num_inputs, zipf_exponent), table, key))
     bar = _progress(num_chunks, progress)
-    for c in range(num_chunks):
-        part_seeds = _devices.put_batch(mesh, padded[c * seed_chunk:(c + 1) * seed_chunk])
-        part = _chunk_errors(config, key, part_seeds, probs, table)
-        real = todo[c * seed_chunk:(c + 1) * seed_chunk]
-        part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
-        _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
-        if store is not None:
-            store.save(real, part)
-        rows.update(zip(real, part))
-        bar.update(1)
+    try:
+        for c in range(num_chunks):
+            where = slice(c * seed_chunk, (c + 1) * seed_chunk)
+            part_seeds = _devices.put_batch(mesh, padded[where])
+            part = _chunk_errors(config, key, part_seeds, probs, table)
+            real = todo[where]
+            part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
+            _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
+            if store is not None:
+                store.save(real, part)
+            rows.update(zip(real, part))
+            bar.update(1)
+    finally:
+        if store is not None:  # on Ctrl-C or an error too: write what finished, unlock
+            store.close()
     bar.close()
     errors = np.stack([rows[s] for s in seeds], axis=1)  # (scheme, seed, T, d)
     return SweepResult(

@@ -6,20 +6,27 @@ inside it and the T axis nested (one pass over T_max evaluated at every T/B). Ea
 configuration is a block; with an output path every finished block is written atomically
 (temporary file + rename) under `<out>.blocks/`, named by a hash of everything that
 determines it, so a rerun of an interrupted grid skips the finished blocks and loses
-nothing. The result is a `memjax.SweepResult` with dims `SWEEP_DIMS`.
-"""
+nothing. A block file carries that identity (configuration, the T order of its arrays,
+the dtype, the memjax and JAX versions) and a checksum, and its errors must lie in [0, 1]
+(NaN only where the run diverged): anything else raises a ValueError naming the file. The
+folder is locked while a run uses it. The result is a `memjax.SweepResult` with dims
+`SWEEP_DIMS` and a `finite` mask (False where a run's parameters became NaN or inf; its
+error is NaN there)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import pathlib
+import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from memjax import _atomic, _checks, _devices
+from memjax import _atomic, _checkpoint, _checks, _devices
 from memjax import models as models_lib
 from memjax import optimizers as optimizers_lib
 from memjax.models import Model
@@ -72,32 +79,36 @@ def sweep_blocks(*, num_inputs, num_outputs, dims, batch_sizes, num_samples, mod
     return blocks
 
 
-def _block_id(block: Block, identity: dict) -> str:
-    text = json.dumps({"config": repr(block.config), **identity}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+BLOCK_FORMAT = 1
+
+
+def _block_identity(block: Block, identity: dict, num_runs: tuple[int, int]) -> dict:
+    """What a block file must carry: its configuration, the T (evaluation step) order of
+    its arrays, the sweep-wide numbers, the arrays' shape and dtype, the versions."""
+    from memjax import __version__
+
+    steps = list(block.config.eval_steps)
+    return {"format": BLOCK_FORMAT, "memjax": __version__, "jax": jax.__version__,
+            "config": _checkpoint.describe(block.config), "eval_steps": steps,
+            **identity, "shape": [*num_runs, len(steps)],
+            "dtype": np.dtype(jnp.result_type(float)).name}
+
+
+def _block_id(expected: dict) -> str:
+    """The block's file name: a hash of what determines its numbers (versions and dtype
+    are checked inside the file, so that a changed one is reported, not recomputed)."""
+    keys = {k: v for k, v in expected.items() if k not in ("memjax", "jax", "dtype")}
+    return hashlib.sha1(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _run_block(key, block: Block, step_size, zipf_exponent, seeds, memory_budget,
                devices=None):
+    """(error, finite), each (seed, γ, E) in the block's evaluation-step order; a run
+    whose parameters are no longer finite has error NaN from then on."""
     out = train_runs(key, block.config, step_size, zipf_exponent=zipf_exponent,
                      seeds=seeds, memory_budget=memory_budget, devices=devices)
-    where = [block.config.eval_steps.index(s) for s in block.sample_steps]
-    return out.error[..., where], out.finite[..., where]
-
-
-def _load_block(path, shape):
-    """A finished block's (error, finite) arrays, checked; a damaged file is reported."""
-    try:
-        with np.load(path) as saved:
-            err, fin = saved["error"], saved["finite"]
-    except Exception as exc:  # a truncated or foreign file: zipfile, KeyError, ...
-        raise ValueError(f"training block {path} cannot be read ({exc!r}); delete it "
-                         "and rerun to recompute that block.") from None
-    if err.shape != shape or fin.shape != shape or fin.dtype != bool:
-        raise ValueError(f"training block {path} holds arrays of shape {err.shape} / "
-                         f"{fin.shape} ({fin.dtype}), expected {shape} (bool finite); "
-                         "delete it and rerun to recompute that block.")
-    return err, fin
+    finite = np.asarray(out.finite, bool)
+    return np.where(finite, out.error, np.nan).astype(out.error.dtype), finite
 
 
 def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
@@ -126,12 +137,16 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
       optimizers: names ('sgd', 'adam', 'sign', 'normalized') or `Optimizer`s.
       decay_factor, decay_step: the 'step' schedule's numbers (same for every γ).
       route: 'auto', 'direct' or 'tokens' (tokens where exact, else auto).
-      out: result path for saving and resuming (None: keep in memory only).
+      out: result path for saving and resuming (None: keep in memory only); '.npz' is
+        appended unless it ends so. Its `<out>.blocks/` folder is locked while the call
+        runs: a second call on the same `out` is refused (ValueError naming the lock).
       devices: devices to split each block's (seed, γ) runs over (default: this
         process's local devices); a run's result is the same on any number of devices.
 
     Returns:
-      A `memjax.SweepResult` with dims `SWEEP_DIMS`.
+      A `memjax.SweepResult` with dims `SWEEP_DIMS` and `.finite` (same shape): a run
+      whose parameters became NaN or inf has error NaN and finite False from the first
+      evaluation at which that happened (one warning says how many runs diverged).
     """
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
@@ -165,60 +180,102 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 "learning_rates": rates.tolist(), "decay": [float(decay_factor),
                                                             float(decay_step)],
                 "key": _key_description(key)}
-    folder = None
-    if out is not None:
-        out = pathlib.Path(out).with_suffix(".npz")
-        folder = out.with_suffix(".blocks")
-        folder.mkdir(parents=True, exist_ok=True)
-
     shape = (len(model_list), len(optimizer_list), len(layer_norms), len(dims),
              len(batch_sizes), len(rates), len(seeds), len(num_samples))
+    coords = {"model": [m.kind for m in model_list],
+              "optimizer": [o.name for o in optimizer_list],
+              "layer_norm": np.asarray(layer_norms, bool),
+              "dim": np.asarray(dims, np.int64),
+              "batch_size": np.asarray(batch_sizes, np.int64),
+              "learning_rate": rates, "seed": np.asarray(seeds, np.int64),
+              "num_samples": np.asarray(num_samples, np.int64)}
+    config = {"num_inputs": num_inputs, "num_outputs": num_outputs,
+              "zipf_exponent": float(zipf_exponent), "init": init, "targets": targets,
+              "route": route, "decay_factor": float(decay_factor),
+              "decay_step": float(decay_step),
+              "schedules": [o.schedule for o in optimizer_list],
+              "models": [repr(m) for m in model_list],
+              "optimizers": [repr(o) for o in optimizer_list],
+              "key": identity["key"], "num_devices": len(devices)}
+    folder, lock = None, contextlib.nullcontext()
+    if out is not None:
+        out = _output_path(out, ".npz")  # as given: 'alpha1.5' -> 'alpha1.5.npz'
+        folder = out.with_suffix(".blocks")
+        lock = _atomic.locked(folder / _checkpoint.LOCK, f"the training output {out}")
+    with lock:  # one writer at a time for `out` and its blocks
+        errors, finite = _run_blocks(key, blocks, shape, identity, step_size,
+                                     zipf_exponent, seeds, memory_budget, devices,
+                                     folder, progress)
+        config["non_finite_runs"] = int((~finite).sum())  # diverged (run, T) points
+        result = _result(errors, finite, coords, config)
+        if out is not None:
+            result.save(out)
+    _warn_diverged(finite)
+    return result
+
+
+def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
+                memory_budget, devices, folder, progress):
+    """Every block's (error, finite), each of the sweep's `shape`: read from its file in
+    `folder` when finished, else computed (and written there)."""
     errors = np.full(shape, np.nan)
     finite = np.zeros(shape, bool)
-    costs = [b.cost(len(seeds) * len(rates)) for b in blocks]
+    num_runs = (len(seeds), shape[5])  # (seed, γ)
+    costs = [b.cost(num_runs[0] * num_runs[1]) for b in blocks]
     bar = _progress(sum(c["flops"] for c in costs) / 1e9, progress)
     for block, cost in zip(blocks, costs):
-        path = None
-        if folder is not None:
-            path = folder / f"block-{_block_id(block, identity)}.npz"
+        expected = _block_identity(block, identity, num_runs)
+        path = None if folder is None else folder / f"block-{_block_id(expected)}.npz"
         if path is not None and path.exists():
-            err, fin = _load_block(path, (len(seeds), len(rates), len(num_samples)))
+            err, fin = _checkpoint.load_block(path, expected)
         else:
             err, fin = _run_block(key, block, step_size, zipf_exponent, seeds,
                                   memory_budget, devices=devices)
             if path is not None:
-                _atomic.save_npz(path, error=err, finite=fin)  # whole or absent
+                _checkpoint.save_block(path, expected, err, fin)  # whole or absent
+        # Stored in the block's sorted T order; the sweep's order may differ.
+        where = [block.config.eval_steps.index(s) for s in block.sample_steps]
         # (seed, γ, T) -> (γ, seed, T)
-        errors[block.index] = np.swapaxes(err, 0, 1)
-        finite[block.index] = np.swapaxes(fin, 0, 1)
+        errors[block.index] = np.swapaxes(err[..., where], 0, 1)
+        finite[block.index] = np.swapaxes(fin[..., where], 0, 1)
         bar.update(cost["flops"] / 1e9)
     bar.close()
-    result = SweepResult(
-        error=errors, dims=SWEEP_DIMS,
-        coords={"model": [m.kind for m in model_list],
-                "optimizer": [o.name for o in optimizer_list],
-                "layer_norm": np.asarray(layer_norms, bool),
-                "dim": np.asarray(dims, np.int64),
-                "batch_size": np.asarray(batch_sizes, np.int64),
-                "learning_rate": rates, "seed": np.asarray(seeds, np.int64),
-                "num_samples": np.asarray(num_samples, np.int64)},
-        config={"num_inputs": num_inputs, "num_outputs": num_outputs,
-                "zipf_exponent": float(zipf_exponent), "init": init, "targets": targets,
-                "route": route, "decay_factor": float(decay_factor),
-                "decay_step": float(decay_step),
-                "schedules": [o.schedule for o in optimizer_list],
-                "non_finite_runs": int((~finite).sum()),
-                "models": [repr(m) for m in model_list],
-                "optimizers": [repr(o) for o in optimizer_list],
-                "key": identity["key"], "num_devices": len(devices)})
-    if out is not None:
-        result.save(out)
+    return errors, finite
+
+
+def _result(errors, finite, coords, config) -> SweepResult:
+    """The `SweepResult`, with its `finite` mask (a field of results.py's SweepResult
+    once it has one; an attribute until then)."""
+    fields = dict(error=errors, dims=SWEEP_DIMS, coords=coords, config=config)
+    if "finite" in {f.name for f in dataclasses.fields(SweepResult)}:
+        return SweepResult(**fields, finite=finite)
+    result = SweepResult(**fields)
+    result.finite = finite
     return result
 
 
+def _warn_diverged(finite) -> None:
+    """One warning for the whole grid, with the number of runs that diverged."""
+    diverged = ~finite.all(axis=-1)  # a run: every axis but T
+    if diverged.any():
+        warnings.warn(
+            f"{int(diverged.sum())} of {diverged.size} training runs diverged (their "
+            "parameters became NaN or inf): their error is NaN from the first T at which "
+            "that happened, and `result.finite` is False there.", RuntimeWarning,
+            stacklevel=3)
+
+
+def _output_path(path, suffix: str) -> pathlib.Path:
+    """`path` with `suffix` appended unless it ends with it ('alpha1.5' -> 'alpha1.5.npz';
+    `Path.with_suffix` would give 'alpha1.npz'). To become `results.output_path`."""
+    path = pathlib.Path(path)
+    return path if path.suffix == suffix else path.with_name(path.name + suffix)
+
+
 def load(path):
-    """Reads a result saved by `train_sweep` (string and bool coordinates restored)."""
-    path = pathlib.Path(path).with_suffix(".npz")
+    """Reads a result saved by `train_sweep` (string and bool coordinates restored; the
+    `finite` mask is where the error is not NaN)."""
+    path = _output_path(path, ".npz")
     meta = json.loads(path.with_suffix(".json").read_text())
     with np.load(path) as arrays:
         dims = tuple(meta["dims"])
@@ -226,8 +283,8 @@ def load(path):
         for d in dims:
             if coords[d].dtype.kind == "U":
                 coords[d] = [str(v) for v in coords[d]]
-        return SweepResult(error=arrays["error"], coords=coords, config=meta["config"],
-                           dims=dims)
+        error = arrays["error"]
+    return _result(error, ~np.isnan(error), coords, meta["config"])
 
 
 def _as_tuple(values, name):

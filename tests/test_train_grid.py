@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import socket
+
 import jax
 import numpy as np
 import pytest
 
-from memjax import train_grid
+from memjax import _checkpoint, train_grid
 
 KEY = jax.random.key(0)
 GRID = dict(num_inputs=20, num_outputs=5, zipf_exponent=2.0, dims=(8,), batch_sizes=(4, 8),
@@ -66,7 +71,7 @@ def test_a_damaged_block_file_is_reported_not_loaded(tmp_path):
     train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
     block = sorted((tmp_path / "a.blocks").glob("block-*.npz"))[0]
     block.write_bytes(block.read_bytes()[:100])  # a truncated write
-    with pytest.raises(ValueError, match=r"cannot be read.*delete it"):
+    with pytest.raises(ValueError, match=r"cannot be read.*Delete .*block-.*to recompute that block"):
         train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
 
 
@@ -79,3 +84,129 @@ def test_a_damaged_block_file_is_reported_not_loaded(tmp_path):
 def test_bad_grids_name_the_argument(change, name):
     with pytest.raises(ValueError, match=name):
         train_grid.train_sweep(KEY, **dict(GRID, **change))
+
+
+# --- Stored blocks that can be trusted (issue 10) ----------------------------------------
+
+def _rewrite_block(path, **changes):
+    """Rewrites a block file with some arrays or identity fields changed; the checksum is
+    recomputed unless `sha256` is among the changes (a file as another run writes it)."""
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    meta = json.loads(str(arrays["identity"]))
+    arrays.update({k: v for k, v in changes.items() if k in ("error", "finite")})
+    meta.update({k: v for k, v in changes.items() if k not in ("error", "finite")})
+    if "sha256" not in changes:
+        meta["sha256"] = _checkpoint.checksum(arrays["error"], arrays["finite"])
+    arrays["identity"] = np.asarray(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A finished grid on disk (with its block files) and its result."""
+    out = tmp_path_factory.mktemp("stored") / "a"
+    return out, train_grid.train_sweep(KEY, num_seeds=2, out=out, **GRID)
+
+
+def test_output_names_keep_their_dots(tmp_path, stored):
+    grid = dict(GRID, layer_norms=(True,), batch_sizes=(8,))
+    first = train_grid.train_sweep(KEY, num_seeds=1, out=tmp_path / "alpha1.5", **grid)
+    second = train_grid.train_sweep(KEY, num_seeds=1, out=tmp_path / "alpha1.2",
+                                    **dict(grid, zipf_exponent=1.2))
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"alpha1.{i}.{ext}" for i in (2, 5) for ext in ("npz", "json", "blocks")}
+    np.testing.assert_array_equal(train_grid.load(tmp_path / "alpha1.5").error, first.error)
+    np.testing.assert_array_equal(train_grid.load(tmp_path / "alpha1.2.npz").error,
+                                  second.error)
+
+
+def test_a_rerun_with_the_sample_sizes_in_another_order_keeps_their_labels(stored):
+    out, result = stored
+    for path in (out.with_name("a.npz"), out.with_name("a.json")):
+        path.unlink()  # (a result stored there has the other T order: keep its blocks only)
+    swapped = train_grid.train_sweep(KEY, num_seeds=2, out=out,
+                                     **dict(GRID, num_samples=(16, 8)))  # from the blocks
+    np.testing.assert_array_equal(swapped.error, result.error[..., ::-1])
+    np.testing.assert_array_equal(swapped.coords["num_samples"], [16, 8])
+
+
+def test_a_block_of_another_configuration_or_precision_is_refused(tmp_path, stored):
+    out, _ = stored
+    folder = tmp_path / "a.blocks"
+    shutil.copytree(out.with_name("a.blocks"), folder)
+    blocks = sorted(folder.glob("block-*.npz"))
+    foreign = blocks[1].read_bytes()
+    blocks[0].write_bytes(foreign)  # another block's file under this block's name
+    with pytest.raises(ValueError, match=f"training block {blocks[0]} was written by a "
+                       "different run: config: .*Delete .* to recompute that block"):
+        train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+    shutil.copy(blocks[1], blocks[0])
+    _rewrite_block(blocks[0], **json.loads(str(np.load(blocks[2])["identity"])))
+    with pytest.raises(ValueError, match="different run"):
+        train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+
+    # The same block computed in the other precision (JAX_ENABLE_X64 on or off).
+    shutil.copytree(out.with_name("a.blocks"), folder, dirs_exist_ok=True)
+    with np.load(blocks[0]) as saved:
+        err = saved["error"]
+    other = np.float64 if err.dtype == np.float32 else np.float32
+    _rewrite_block(blocks[0], error=err.astype(other), dtype=np.dtype(other).name)
+    with pytest.raises(ValueError, match=f"dtype: expected \"{err.dtype.name}\" \\(this "
+                                         f"sweep\\), found \"{np.dtype(other).name}\""):
+        train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, f: dict(error=np.full_like(e, 7.0)), "errors outside \\[0, 1\\]"),
+    (lambda e, f: dict(error=e * np.nan), "errors outside \\[0, 1\\] \\(NaN is allowed "
+                                          "only where the run diverged\\)"),
+    (lambda e, f: dict(error=e[..., :1], finite=f[..., :1]), "arrays of shape"),
+    (lambda e, f: dict(finite=f.astype(np.int8)), "dtypes"),
+    (lambda e, f: dict(error=e * 0.5, sha256="0"), "arrays that do not match its checksum"),
+])
+def test_a_block_with_impossible_or_tampered_values_is_refused(tmp_path, stored, change,
+                                                               message):
+    out, _ = stored
+    folder = tmp_path / "a.blocks"
+    shutil.copytree(out.with_name("a.blocks"), folder)
+    path = sorted(folder.glob("block-*.npz"))[0]
+    with np.load(path) as saved:
+        changes = change(saved["error"], saved["finite"])
+    if "sha256" in changes:  # in range, but not what was written
+        with np.load(path) as saved:
+            changes["sha256"] = json.loads(str(saved["identity"]))["sha256"]
+    _rewrite_block(path, **changes)
+    with pytest.raises(ValueError, match=f"training block {path} is invalid: it holds "
+                                         f"{message}.*Delete {path}"):
+        train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", **GRID)
+
+
+def test_diverged_runs_are_nan_with_a_finite_mask_and_one_warning():
+    # SGD with γ = 1e30 on learned embeddings: each step multiplies the parameters' size,
+    # so they overflow within the 16 steps (in float64 too); γ = 0.5 stays finite.
+    grid = dict(GRID, models=("learnable",), optimizers=("sgd",), layer_norms=(False,),
+                batch_sizes=(1,), num_samples=(4, 16), learning_rates=(0.5, 1e30))
+    with pytest.warns(RuntimeWarning) as caught:
+        result = train_grid.train_sweep(KEY, num_seeds=2, **grid)
+    finite = result.finite
+    assert finite.shape == result.error.shape and finite.dtype == bool
+    assert finite[..., 0, :, :].all() and not finite[..., 1, :, -1].any()
+    np.testing.assert_array_equal(np.isnan(result.error), ~finite)
+    assert np.all((result.error[finite] >= 0) & (result.error[finite] <= 1))
+    diverged = int((~finite.all(axis=-1)).sum())
+    assert len(caught) == 1 and str(caught[0].message).startswith(
+        f"{diverged} of 4 training runs diverged ")
+    assert result.config["non_finite_runs"] == int((~finite).sum())
+    assert np.isnan(result.mean("seed")[..., 1, -1]).all()  # not averaged in
+
+
+def test_an_output_in_use_by_a_live_process_is_refused(tmp_path):
+    folder = tmp_path / "a.blocks"
+    folder.mkdir()
+    lock = folder / _checkpoint.LOCK
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
+                                "token": "t", "since": "earlier"}))
+    with pytest.raises(ValueError, match=f"the lock {lock} is held by pid {os.getppid()}"):
+        train_grid.train_sweep(KEY, num_seeds=1, out=tmp_path / "a", **GRID)
+    assert not list(folder.glob("block-*")) and not (tmp_path / "a.npz").exists()
