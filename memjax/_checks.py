@@ -147,8 +147,8 @@ def finite(name: str, value):
     if not _all(lambda xp, v: xp.isfinite(v), value):
         host = np.asarray(value)
         where = np.unravel_index(np.argmax(~np.isfinite(host)), host.shape)
-        raise ValueError(f"{name} must be finite; got {host[where]!r} at index "
-                         f"{tuple(int(i) for i in where)}.")
+        raise ValueError(f"{name} must be finite (no NaN or inf); got "
+                         f"{float(host[where])!r} at index {tuple(int(i) for i in where)}.")
     return value
 
 
