@@ -30,16 +30,17 @@ def fail(name: str, value, allowed: str):
 
 def int_at_least(name: str, value, minimum: int, maximum: int | None = None) -> int:
     """Returns `value` as an int, checking that it is an integer in [minimum, maximum]."""
-    allowed = f"an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         # bool is an Integral and float(True) is integral: reject it before the fallback.
         if (not isinstance(value, bool) and isinstance(value, numbers.Real)
                 and math.isfinite(value) and float(value).is_integer()):
             value = int(value)
         else:
-            fail(name, value, allowed)
-    if value < minimum or (maximum is not None and value > maximum):
-        fail(name, value, allowed)
+            fail(name, value, f"an integer >= {minimum}")
+    if value < minimum:
+        fail(name, value, f"an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        fail(name, value, f"an integer <= {maximum}")
     return int(value)
 
 

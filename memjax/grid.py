@@ -255,8 +255,10 @@ def _samples_tuple(num_samples) -> tuple[float, ...]:
     for i, t in enumerate(num_samples):
         _checks.real_at_least(f"num_samples[{i}]", t, 0.0, finite=False)
         # Counts are floats (exact integers up to 2^53 in float64), as are the T labels.
-        if math.isfinite(t) and (not float(t).is_integer() or t > data.MAX_COUNT):
-            _checks.fail(f"num_samples[{i}]", t, "an integer in [0, 2^53] or inf")
+        if math.isfinite(t) and not float(t).is_integer():
+            _checks.fail(f"num_samples[{i}]", t, "an integer >= 0 or inf")
+        if math.isfinite(t) and t > data.MAX_COUNT:
+            _checks.fail(f"num_samples[{i}]", t, "an integer <= 2^53 or inf")
         values.append(float(t))
     if not values or len(set(values)) != len(values):
         _checks.fail("num_samples", tuple(num_samples),
