@@ -301,14 +301,16 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     """The exact population error at every (scheme, seed, T, d) of a grid.
 
     Args:
-      key: a typed key (`jax.random.key(0)`); seed s uses fold_in(key, s).
+      key: a typed key (`jax.random.key(0)`; a raw uint32 `PRNGKey` is refused); seed s
+        uses fold_in(key, s), and count ties at a top-P cut the seed's role key 3.
       num_inputs: N. num_outputs: M. zipf_exponent: α.
       dims: capacities d (static; nested prefixes of one draw at max(dims)).
       num_samples: sample sizes T (nested prefixes of one stream); `math.inf` means
         population weights (infinite data).
       schemes: `memjax.schemes` objects or CLI strings such as 'threshold:top=d/8'.
       num_seeds: number of independent trials (seeds 0..num_seeds-1), or
-      seeds: explicit seed indices (overrides num_seeds), e.g. a shard of a larger grid.
+      seeds: explicit seed indices in [0, 2^31) (overrides num_seeds), e.g. a shard of a
+        larger grid. A seed list whose results would not fit in host memory is refused.
       input_embedding, output_embedding: 'gaussian' or 'sphere'.
       targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
       nested: share one draw across d (True) or draw independently per d (False).

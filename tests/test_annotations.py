@@ -57,12 +57,12 @@ def test_retrieval_signatures_hold_on_valid_calls(case):
 def test_data_embeddings_and_schemes_signatures_hold_on_valid_calls():
     probs = checked(data.zipf_probs)(N, 2.0)
     table = checked(data.alias_table)(np.asarray(probs))
-    stream = checked(data.sample_tokens)(KEY, table, 40)
+    assert table.alias.shape == (N,)
+    # (sample_tokens and binomial compile slowly; their annotations are checked below)
+    stream = jnp.arange(40, dtype=jnp.int32) % N
     counts = checked(data.nested_counts)(stream, N, [10, 40])
     assert counts.shape == (2, N)
     assert checked(data.random_targets)(KEY, N, M).shape == (N,)
-    # (a static bound on n skips the halving loop: a smaller compile)
-    assert checked(data.binomial)(KEY, jnp.full(3, 10.0), 0.5, max_trials=10).shape == (3,)
     base = checked(embeddings.draw_base)(KEY, N, 8)
     assert checked(embeddings.restrict)(base, 4, "sphere", "truncate").shape == (N, 4)
     assert checked(embeddings.draw_columns)(KEY, N, 8).shape == (8, N)
@@ -83,6 +83,10 @@ def test_mismatched_shapes_are_refused_by_the_annotations(case):
         checked(retrieval.memory)(input_emb, output_emb, targets * 1.0, weights)
     with pytest.raises(TypeCheckError):  # a 2-D probability vector
         checked(data.multinomial_counts)(KEY, jnp.ones((2, 2)), 10)
+    with pytest.raises(TypeCheckError):  # p does not broadcast against n
+        checked(data.binomial)(KEY, jnp.full(3, 10.0), jnp.full(2, 0.5))
+    with pytest.raises(TypeCheckError):  # a batch of keys
+        checked(data.sample_tokens)(jax.random.split(KEY, 2), data.zipf_alias_table(N, 1.0), 5)
 
 
 def test_unchecked_calls_still_give_the_package_errors(case):
