@@ -104,9 +104,10 @@ class SweepConfig:
         route = self.resolved_route
         draws = 0 if route == "stream" else (n + m) * (d_max if self.nested else sum(
             self.dims))
-        if route == "stream":  # the kept chunks' draws (inputs at d_max)
+        draws *= 2  # the draw and its scaled prefixes
+        if route == "stream":  # the kept chunks' draws (inputs at d_max), held once
             draws = self.kept_chunks * (self.token_chunk or 0) * d_max
-        floats = 2 * draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
+        floats = draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
             route, n, m, self.dims, self.num_weights, self.token_chunk)
         floats += 2 * len(self.num_samples) * n  # frequencies and their weights' ranks
         ints = len(self.num_samples) * n
@@ -288,7 +289,8 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
         mass = _nested.streamed_wrong_mass(
             role_keys[_EMBEDDINGS], n, m, config.dims, weights, targets, probs,
             input_kind=config.input_embedding, output_kind=config.output_embedding,
-            token_chunk=config.token_chunk, nested=config.nested)
+            token_chunk=config.token_chunk, nested=config.nested,
+            kept_chunks=config.kept_chunks)
         return _finish(mass, weights, index)
     # Inputs and outputs come from one draw of N + M vectors (rows :N and N:).
     if config.nested:
