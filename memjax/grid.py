@@ -104,10 +104,10 @@ class SweepConfig:
         route = self.resolved_route
         draws = 0 if route == "stream" else (n + m) * (d_max if self.nested else sum(
             self.dims))
-        draws *= 2  # the draw and its scaled prefixes
-        if route == "stream":  # the kept chunks' draws (inputs at d_max), held once
+        if route == "stream":  # the kept chunks' draws (inputs at d_max)
             draws = self.kept_chunks * (self.token_chunk or 0) * d_max
-        floats = draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
+        # The draw and a copy (scaled prefixes; the scan's stacked chunks).
+        floats = 2 * draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
             route, n, m, self.dims, self.num_weights, self.token_chunk)
         floats += 2 * len(self.num_samples) * n  # frequencies and their weights' ranks
         ints = len(self.num_samples) * n
