@@ -14,7 +14,8 @@ T × d errors and scores N tokens at every d for every seed: tok·dims/s = N·Σ
 warm s. A train rung makes `steps` sequential optimizer steps in each of runs = seeds ×
 4 step sizes: steps/s = steps / warm s, run-steps/s = runs·steps / warm s. Work: a sweep
 seed does `memjax._nested.costs(...)[route]` flops and draws (N + M)·d_max normals
-((2N + M)·Σd on the streamed route, which draws per d); a train run does
+(plus N·d_max again for the token chunks the streamed route does not keep between its two
+passes: `memjax.grid.draws_per_seed`); a train run does
 steps·`TrainConfig.flops_per_step()` flops and its seed draws (N + M)·d + d² normals.
 GFLOP/s and Mnormal/s are that work / warm s. kernel: the one whose work would take its
 ceiling longer; % ceil = that ceiling time / warm s (100 = the rung runs at its kernel's
@@ -203,10 +204,10 @@ def sweep_work(rung: SweepRung) -> dict:
     config = grid._plan(rung.config(), grid.DEFAULT_MEMORY_BUDGET)
     n, m, dims, seeds = rung.num_inputs, rung.num_outputs, config.dims, rung.num_seeds
     # `costs` counts 2 flops per multiply-add; the streamed route does the tokens
-    # route's products, drawing the inputs twice per d (and the outputs once) at width d.
+    # route's products, drawing each token chunk once at d_max, twice if not kept.
     flops = _nested.costs(n, m, dims, config.num_weights)[
         "tokens" if config.route == "stream" else config.route]
-    draws = (2 * n + m) * sum(dims) if config.route == "stream" else (n + m) * max(dims)
+    draws = grid.draws_per_seed(config)
     return {"route": config.route, "points": len(rung.schemes) * seeds
             * len(rung.num_samples) * len(dims), "token_dims": n * sum(dims) * seeds,
             "flops": flops * seeds, "normals": draws * seeds}

@@ -445,13 +445,16 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
       nested: share one draw across d (True) or draw independently per d (False).
       progress: show a progress bar over seed chunks.
-      seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows
-        on accelerators; on CPU as many as fit `CPU_CHUNK_BYTES` = 16 MiB, often one, which
-        keeps a seed's draw in cache).
-      memory_budget: bytes one chunk of seeds may use (default 1 GiB): caps seed_chunk,
-        when one seed's whole draw does not fit, makes 'auto' stream the tokens in chunks
-        sized to it; a sweep whose single seed cannot fit even so is refused before it
-        starts, with the size it needs.
+      seed_chunk: seeds per compiled call, checkpoint file and progress step (default:
+        about `CHUNK_SECONDS` = 2 s of work each). Each device loops over its seeds one
+        at a time on CPU (a seed's draw stays in cache), in fixed groups of
+        `ACCELERATOR_LANES` = 16 vmapped seeds on accelerators, so a seed's result does
+        not depend on the chunk, the grid's extent or the device count, bit for bit.
+      memory_budget: bytes one group of seeds may use at once (default 1 GiB; one seed
+        on CPU): when one seed's whole draw does not fit, 'auto' streams the tokens in
+        chunks sized to it (keeping as many first-pass chunk draws as fit); a sweep whose
+        single seed cannot fit even so is refused before it starts, with the size it
+        needs.
       route: 'tokens', 'gram', 'matrix' or 'stream' (see `memjax._nested`); 'auto'
         picks the in-memory route with the fewest multiply-adds, or 'stream' when it
         would exceed `memory_budget` (an explicit route that does not fit is refused).
@@ -471,7 +474,10 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         another configuration (any argument above that changes a seed's result, the key,
         the dtype, or the memjax or jax version) raises a ValueError naming it. A
         function in a custom scheme is known by its name and code, not by the values it
-        captures: change its name (or the folder) when those change. None (default):
+        captures: change its name (or the folder) when those change. A resume under
+        another memory_budget keeps the checkpoint's plan (route, token chunk, lanes) if
+        it fits that budget (other plans differ in the last bits), and is refused with
+        the size it needs otherwise. None (default):
         nothing is written. `memjax sweep --out X` uses `X.chunks/`.
       counts: how finite-T counts are drawn: 'stream' reads one stream of T_max tokens
         (its prefixes give every T); 'multinomial' draws the nested increments between
@@ -556,6 +562,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
                 "targets": targets, "nested": bool(nested), "route": config.resolved_route,
                 "token_chunk": config.token_chunk, "counts": config.resolved_counts,
+                "lanes": config.lanes, "kept_chunks": config.kept_chunks,
                 "key": _key_description(key), "num_devices": len(devices)})
 
 

@@ -101,9 +101,10 @@ def test_sweep_work_counts_by_hand():
     # 4·10·8·3·2 + 4·8 = 1952 flops per seed, the cheapest, so 'auto' takes it.
     assert bench.sweep_work(bench.SweepRung("hand", **hand)) == {
         "route": "tokens", **same, "flops": 1952 * 2, "normals": 2 * (10 + 2) * 5}
-    # streamed: the tokens products, the inputs drawn twice and the outputs once per d.
+    # streamed: the tokens products; its one chunk drawn once at d_max and kept for the
+    # second pass (N + M)·d_max, as in memory.
     assert bench.sweep_work(bench.SweepRung("hand", **hand, route="stream")) == {
-        "route": "stream", **same, "flops": 1952 * 2, "normals": 2 * (2 * 10 + 2) * 8}
+        "route": "stream", **same, "flops": 1952 * 2, "normals": 2 * (10 + 2) * 5}
 
 
 def test_train_work_counts_by_hand():
