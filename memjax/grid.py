@@ -334,12 +334,9 @@ def _chunk_errors(config: SweepConfig, key, seeds, probs, table):
     counts = np.zeros((num_devices,), np.int32)
     for i, part in enumerate(np.array_split(seeds, num_devices)):
         shares[i, :len(part)], counts[i] = part, len(part)
-    if mesh is None:
-        shares, counts = jnp.asarray(shares.ravel()), jnp.asarray(counts)
-    else:
-        shares = _devices.put_batch(mesh, shares.ravel())
-        counts = _devices.put_batch(mesh, counts)
-    out = _devices.fetch(_program(config, mesh)(key, shares, counts, probs, table))
+    put = jnp.asarray if mesh is None else functools.partial(_devices.put_batch, mesh)
+    out = _devices.fetch(_program(config, mesh)(key, put(shares.ravel()), put(counts),
+                                                probs, table))
     out = out.reshape((num_devices, cap) + out.shape[1:])
     return np.concatenate([out[i, :c] for i, c in enumerate(counts.tolist())])
 
