@@ -480,10 +480,11 @@ def compare_to_reference(records: list[dict], reference: dict) -> tuple[bool, li
     return passed, lines
 
 
-def record_reference(records: list[dict], path=REFERENCE_FILE) -> dict:
+def record_reference(records: list[dict], path=None) -> dict:
     """Stores the records' fractions as this machine kind's reference for their ladder
-    (other machines and ladders are kept); returns the file's new content."""
-    path = pathlib.Path(path)
+    in `path` (default `REFERENCE_FILE`; other machines and ladders are kept); returns
+    the file's new content."""
+    path = pathlib.Path(REFERENCE_FILE if path is None else path)
     reference = json.loads(path.read_text()) if path.exists() else {}
     first = records[0]
     reference.setdefault(machine_kind(first), {})[first["ladder"]] = {

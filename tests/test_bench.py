@@ -194,6 +194,7 @@ def test_cli_bench_fails_loudly_below_half_the_recorded_fraction(tmp_path, capsy
     assert cli.main(["bench", "--quick"]) == 0  # unknown machine: passes, says so
     assert "no reference" in capsys.readouterr().out
     assert cli.main(["bench", "--quick", "--record-reference"]) == 0
+    assert bench.machine_kind(records[0]) in json.loads(path.read_text())  # not the real file
     assert cli.main(["bench", "--quick"]) == 0  # the recorded figures themselves: met
     path.write_text(json.dumps(_reference_for(records, 1e6)))  # set artificially high
     with pytest.raises(SystemExit) as failed:
