@@ -2,10 +2,13 @@
 
 The per-seed experiment is one pure function: draw the targets, one token stream of length
 T_max (nested counts for every T) and one Gaussian base of width d_max (nested embeddings
-for every d), then score every scheme at every (T, d). It is vmapped over seeds and jitted
-once per static configuration; seeds run in chunks sized to a memory budget. Seed s uses
-the key fold_in(key, s), and each role (data, embeddings, targets) a further fold_in, so a
-point's result is the same whatever the chunking, the seed order or the grid's extent.
+for every d), then score every scheme at every (T, d). It is compiled once per static
+configuration into a program in which each device loops over its seeds (one at a time on
+CPU, in fixed groups of vmapped lanes on accelerators), so a seed's arithmetic, to the
+last bit, does not depend on how many seeds share its chunk; planning (`_plan`) fixes the
+route and its chunks to a memory budget. Seed s uses the key fold_in(key, s), and each
+role (data, embeddings, targets) a further fold_in, so a point's result is the same
+whatever the chunking, the seed order or the grid's extent.
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ def _resume_plan(config: SweepConfig, requested: SweepConfig, folder, memory_bud
         stored = json.loads(path.read_text())
         plan = {f: stored[f] for f in _PLAN_FIELDS}
         stored_plan = dataclasses.replace(config, **plan)
-        if not any(pathlib.Path(folder).glob("seeds-*")):
+        if not any(pathlib.Path(folder).glob(_checkpoint._PATTERN)):
             return config  # nothing finished: nothing to keep
     except (OSError, ValueError, KeyError, TypeError):
         return config  # nothing to adopt; the checkpoint's own checks report the rest
