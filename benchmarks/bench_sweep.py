@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import statistics
@@ -39,6 +40,9 @@ GRIDS = {
                 schemes=["empirical:power=0"]),
 }
 NUM_SEEDS = 100
+# SPEC issue 12 goal 3: N = 10^6 at the draw rate (streamed route), per seed.
+HUGE = dict(num_inputs=10**6, num_outputs=5, zipf_exponent=1.1, dims=[32, 64, 128, 256, 512],
+            num_samples=[math.inf], schemes=["population:power=1", "threshold:top=d/8"])
 
 
 def run_memjax(name: str, repeats: int) -> dict:
@@ -63,6 +67,47 @@ def run_memjax(name: str, repeats: int) -> dict:
             "route": result.config["route"]}
 
 
+def run_huge(repeats: int, budgets) -> list[dict]:
+    """Seconds per seed of `HUGE` (one seed per call, median of `repeats` after a first
+    compiled call) under each memory budget, next to the time to draw one (N + M) × d_max
+    block of normals at the normal ceiling measured in the same process."""
+    import jax
+
+    import memjax
+    from memjax import bench, grid
+
+    ceiling = max(bench.normal_rate(size, 3)["rate"] for size in (1 << 22, 1 << 24))
+    block = (HUGE["num_inputs"] + HUGE["num_outputs"]) * max(HUGE["dims"])
+    rows = []
+    for budget in budgets:
+        calls = []
+        for r in range(repeats + 1):
+            start = time.perf_counter()
+            result = memjax.sweep(jax.random.key(r), num_seeds=1, memory_budget=budget,
+                                  **HUGE)
+            calls.append(time.perf_counter() - start)
+        config = grid._plan(grid.SweepConfig(
+            num_inputs=HUGE["num_inputs"], num_outputs=HUGE["num_outputs"],
+            dims=tuple(HUGE["dims"]), num_samples=tuple(HUGE["num_samples"]),
+            schemes=tuple(memjax.schemes.parse(x) for x in HUGE["schemes"])), budget)
+        per_seed = statistics.median(calls[1:])
+        draw_s = block / ceiling
+        if hasattr(grid, "draws_per_seed"):
+            drawn = grid.draws_per_seed(config)
+        else:  # memjax before the one-draw streamed route: every d drawn twice
+            drawn = (2 * HUGE["num_inputs"] + HUGE["num_outputs"]) * sum(HUGE["dims"])
+        rows.append({"grid": "huge", "memory_budget": budget, "route": result.config["route"],
+                     "token_chunk": config.token_chunk,
+                     "kept_chunks": getattr(config, "kept_chunks", 0),
+                     "normals_drawn": drawn, "first_call_s": calls[0],
+                     "per_seed_s": per_seed, "warm_runs_s": calls[1:],
+                     "normal_ceiling_per_s": ceiling, "block_draw_s": draw_s,
+                     "ratio_to_block_draw": per_seed / draw_s,
+                     "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     "load_avg_1m": os.getloadavg()[0]})
+    return rows
+
+
 def _numpy_seed(rng, grid, probs):
     """One seed of the grid in plain NumPy float32, looping over (T, d)."""
     from memjax import schemes
@@ -84,7 +129,8 @@ def _numpy_seed(rng, grid, probs):
                                                          keepdims=True)
             gram = out_emb @ out_emb.T
             for s, scheme in enumerate(parsed):
-                q = np.asarray(scheme.weights(counts, size, probs, dim), np.float32)
+                q = np.asarray(scheme.weights(counts, size, probs, dim,  # any tie order will do
+                                             key=jax.random.key(0)), np.float32)
                 scores = emb @ (emb.T @ (q[:, None] * gram[targets]))
                 out[s, t, i] = probs[np.argmax(scores, axis=1) != targets].sum()
     return out
@@ -130,7 +176,27 @@ def main(argv=None):
     parser.add_argument("--loop-seeds", type=int, default=3)
     parser.add_argument("--json", default=None, help="append JSON lines here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--huge", action="store_true",
+                        help="only the N = 10^6 streamed grid, seconds per seed")
+    parser.add_argument("--budgets", default="1G,4G",
+                        help="memory budgets for --huge (default 1G,4G)")
     args = parser.parse_args(argv)
+    if args.huge:
+        print(json.dumps(machine()))
+        print(f"{'budget':>7} {'chunk':>6} {'kept':>5} {'Mnormals':>8} {'first s':>7} "
+              f"{'s/seed':>7} {'ceil M/s':>8} {'draw s':>6} {'ratio':>5} {'load':>5}")
+        budgets = [int(float(b[:-1]) * 2**30) if b.endswith("G") else int(b)
+                   for b in args.budgets.split(",")]
+        for row in run_huge(args.repeats, budgets):
+            print(f"{row['memory_budget'] / 2**30:>6.0f}G {row['token_chunk']:>6} "
+                  f"{row['kept_chunks']:>5} {row['normals_drawn'] / 1e6:>8.0f} "
+                  f"{row['first_call_s']:>7.1f} {row['per_seed_s']:>7.2f} "
+                  f"{row['normal_ceiling_per_s'] / 1e6:>8.0f} {row['block_draw_s']:>6.2f} "
+                  f"{row['ratio_to_block_draw']:>5.2f} {row['load_avg_1m']:>5.1f}")
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps({**row, "machine": machine()}) + "\n")
+        return
     if args.child:
         print(json.dumps(child(args.child, args.repeats, args.loop_seeds)))
         return

@@ -62,10 +62,12 @@ def choose(num_inputs, num_outputs, dims, num_weights) -> str:
 
 
 def stream_fixed_floats(num_outputs, dims, num_weights) -> int:
-    """Floats the streamed route holds whatever the chunk: U, C and A, A·C for one d."""
-    d, m, q = max(dims), num_outputs, num_weights
-    gram = m * m if m <= 2 * d else 0  # C = U Uᵀ is formed only when M ≤ 2d
-    return 2 * m * d + gram + 3 * q * d * m
+    """Floats the streamed route holds whatever the chunk: U and, for every d, C and A,
+    A·C."""
+    m, q = num_outputs, num_weights
+    # C = U Uᵀ is formed only when M ≤ 2d
+    per_dim = sum((m * m if m <= 2 * d else 0) + 3 * q * d * m for d in dims)
+    return 2 * m * max(dims) + per_dim
 
 
 def stream_token_floats(num_outputs, dims, num_weights) -> int:
@@ -148,8 +150,12 @@ def _input_grams(in_cols, dims):
 
 
 def streamed_wrong_mass(key, num_inputs, num_outputs, dims, weights, targets, probs, *,
-                        input_kind, output_kind, token_chunk, nested=True):
+                        input_kind, output_kind, token_chunk, nested=True, kept_chunks=0):
     """Per-(d, weight vector) error, (D, Q), drawing the embeddings chunk by chunk.
+
+    Nested: each token chunk is drawn once at d_max and serves every d (its first d
+    coordinates); pass 1 accumulates A_d for all d, pass 2 scores against A_d·C_d, reading
+    the first `kept_chunks` chunks from pass 1's draws and drawing the others again.
 
     Args:
       key: the seed's embeddings key (rows :N inputs, N:N+M outputs, as in
@@ -157,6 +163,7 @@ def streamed_wrong_mass(key, num_inputs, num_outputs, dims, weights, targets, pr
       num_inputs, num_outputs: N, M. dims: D static dimensions.
       weights: (D, Q, N). targets: (N,). probs: (N,).
       token_chunk: tokens per chunk, a multiple of the draw's block size.
+      kept_chunks: chunks whose pass-1 draw is held for pass 2 (nested only).
     """
     n, m = num_inputs, num_outputs
     size = embeddings.block_size(n + m)
@@ -165,6 +172,7 @@ def streamed_wrong_mass(key, num_inputs, num_outputs, dims, weights, targets, pr
                          f"route; got {token_chunk}.")
     per_chunk = token_chunk // size
     num_chunks = -(-n // token_chunk)
+    kept = min(kept_chunks, num_chunks) if nested else 0
     pad = num_chunks * token_chunk - n
     # Padded tokens carry weight 0 and probability 0: they add nothing to A or the error.
     weights = jnp.pad(weights, [(0, 0), (0, 0), (0, pad)])
@@ -172,47 +180,80 @@ def streamed_wrong_mass(key, num_inputs, num_outputs, dims, weights, targets, pr
     probs = jnp.pad(probs, (0, pad))
     first_out, skip = divmod(n, size)
     out_blocks = -(-(skip + m) // size)
-    out = []
-    for i, dim in enumerate(dims):
-        dim_key = key if nested else jax.random.fold_in(key, dim)
-        out_rows = embeddings.draw_blocks(dim_key, first_out, out_blocks, size, dim)
-        output_emb = embeddings.restrict(out_rows[:, skip:skip + m].T, dim, output_kind)
-        num_weights = weights.shape[1]
+    # Nested: one key and one draw width for every d; else per d its own key and width.
+    groups = [(key, max(dims), tuple(range(len(dims))))] if nested else [
+        (jax.random.fold_in(key, d), d, (i,)) for i, d in enumerate(dims)]
+    mass = [None] * len(dims)
+    for group_key, width, members in groups:
+        out_rows = embeddings.draw_blocks(group_key, first_out, out_blocks, size, width)
+        draw = lambda j, k=group_key, w=width: embeddings.draw_blocks(
+            k, j * per_chunk, per_chunk, size, w)
+        parts = _stream_passes(draw, [dims[i] for i in members], [weights[i] for i in members],
+                               targets, probs, out_rows[:, skip:skip + m], num_chunks,
+                               token_chunk, kept, input_kind, output_kind)
+        for i, part in zip(members, parts):
+            mass[i] = part
+    return jnp.stack(mass)
 
-        def chunk(j, dim=dim, dim_key=dim_key):
-            cols = embeddings.draw_blocks(dim_key, j * per_chunk, per_chunk, size, dim)
-            start = j * token_chunk
-            return (cols, jax.lax.dynamic_slice_in_dim(targets, start, token_chunk),
-                    jax.lax.dynamic_slice_in_dim(probs, start, token_chunk), start)
 
-        def accumulate(j, stored, i=i, chunk=chunk):
-            cols, tgt, _, start = chunk(j)
-            w = jax.lax.dynamic_slice_in_dim(weights[i], start, token_chunk, axis=1)
+def _stream_passes(draw, dims, weights, targets, probs, out_cols, num_chunks,
+                   token_chunk, kept, input_kind, output_kind):
+    """Both passes over the token chunks for dims sharing one draw `draw(j)` ((≥ d, c)
+    standard normals of chunk j), with `weights` a list of (Q, N) per d: (D, Q) masses."""
+    m = out_cols.shape[1]
+    num_weights = weights[0].shape[0]
+    outputs = [embeddings.restrict(out_cols[:d].T, d, output_kind) for d in dims]
+    rows = lambda a, j: jax.lax.dynamic_slice_in_dim(a, j * token_chunk, token_chunk,
+                                                     axis=a.ndim - 1)
+
+    def accumulate(j, cols, stored):
+        tgt = rows(targets, j)
+        onehot = None if m > _SCATTER_OUTPUTS else jax.nn.one_hot(tgt, m, dtype=cols.dtype)
+        new = []
+        for i, (dim, a) in enumerate(zip(dims, stored)):
+            head = cols[:dim]
+            w = rows(weights[i], j)
             if input_kind == "sphere":
-                w = w * jax.lax.rsqrt(jnp.sum(cols * cols, axis=0))
-            if m > _SCATTER_OUTPUTS:
-                rows = w[:, :, None] * cols.T[None]  # (Q, c, d)
-                part = jax.ops.segment_sum(jnp.moveaxis(rows, 1, 0), tgt, m)  # (M, Q, d)
-                return stored + jnp.transpose(part, (1, 2, 0))
-            onehot = w[:, :, None] * jax.nn.one_hot(tgt, m, dtype=cols.dtype)  # (Q, c, M)
-            return stored + jnp.einsum("dc,qcm->qdm", cols, onehot, precision=_HIGHEST)
+                w = w * jax.lax.rsqrt(jnp.sum(head * head, axis=0))
+            if onehot is None:
+                part = jax.ops.segment_sum(jnp.moveaxis(w[:, :, None] * head.T[None], 1, 0),
+                                           tgt, m)  # (M, Q, d)
+                new.append(a + jnp.transpose(part, (1, 2, 0)))
+            else:
+                new.append(a + jnp.einsum("dc,qcm->qdm", head, w[:, :, None] * onehot,
+                                          precision=_HIGHEST))
+        return tuple(new)
 
-        stored = jax.lax.fori_loop(0, num_chunks, accumulate,
-                                   jnp.zeros((num_weights, dim, m), output_emb.dtype))
+    def keep(stored, j):
+        cols = draw(j)
+        return accumulate(j, cols, stored), cols
+
+    zeros = tuple(jnp.zeros((num_weights, d, m), out_cols.dtype) for d in dims)
+    stored, held = jax.lax.scan(keep, zeros, jnp.arange(kept)) if kept else (zeros, None)
+    stored = jax.lax.fori_loop(kept, num_chunks, lambda j, s: accumulate(j, draw(j), s),
+                               stored)
+    factors = []
+    for a, output_emb, dim in zip(stored, outputs, dims):
         # A·C with C = U Uᵀ, through whichever side is cheaper.
         if m <= 2 * dim:
-            factor = jnp.einsum("qdm,mk->qdk", stored, jnp.matmul(
-                output_emb, output_emb.T, precision=_HIGHEST), precision=_HIGHEST)
+            factors.append(jnp.einsum("qdm,mk->qdk", a, jnp.matmul(
+                output_emb, output_emb.T, precision=_HIGHEST), precision=_HIGHEST))
         else:
-            factor = jnp.einsum("qdm,me,ke->qdk", stored, output_emb, output_emb,
-                                precision=_HIGHEST)
+            factors.append(jnp.einsum("qdm,me,ke->qdk", a, output_emb, output_emb,
+                                      precision=_HIGHEST))
 
-        def score(j, mass, chunk=chunk, factor=factor):
-            cols, tgt, prob, _ = chunk(j)
-            scores = jnp.einsum("dc,qdm->qcm", cols, factor, precision=_HIGHEST)
+    def score(j, cols, mass):
+        tgt, prob = rows(targets, j), rows(probs, j)
+        new = []
+        for dim, factor, total in zip(dims, factors, mass):
+            scores = jnp.einsum("dc,qdm->qcm", cols[:dim], factor, precision=_HIGHEST)
             wrong = jnp.argmax(scores, axis=-1) != tgt
-            return mass + jnp.sum(jnp.where(wrong, prob.astype(scores.dtype), 0.0), axis=-1)
+            new.append(total + jnp.sum(jnp.where(wrong, prob.astype(scores.dtype), 0.0),
+                                       axis=-1))
+        return tuple(new)
 
-        out.append(jax.lax.fori_loop(0, num_chunks, score,
-                                     jnp.zeros((num_weights,), output_emb.dtype)))
-    return jnp.stack(out)
+    mass = tuple(jnp.zeros((num_weights,), out_cols.dtype) for _ in dims)
+    if kept:
+        mass = jax.lax.fori_loop(0, kept, lambda j, s: score(j, held[j], s), mass)
+    mass = jax.lax.fori_loop(kept, num_chunks, lambda j, s: score(j, draw(j), s), mass)
+    return mass

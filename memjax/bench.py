@@ -14,7 +14,8 @@ T × d errors and scores N tokens at every d for every seed: tok·dims/s = N·Σ
 warm s. A train rung makes `steps` sequential optimizer steps in each of runs = seeds ×
 4 step sizes: steps/s = steps / warm s, run-steps/s = runs·steps / warm s. Work: a sweep
 seed does `memjax._nested.costs(...)[route]` flops and draws (N + M)·d_max normals
-((2N + M)·Σd on the streamed route, which draws per d); a train run does
+(plus N·d_max again for the token chunks the streamed route does not keep between its two
+passes: `memjax.grid.draws_per_seed`); a train run does
 steps·`TrainConfig.flops_per_step()` flops and its seed draws (N + M)·d + d² normals.
 GFLOP/s and Mnormal/s are that work / warm s. kernel: the one whose work would take its
 ceiling longer; % ceil = that ceiling time / warm s (100 = the rung runs at its kernel's
@@ -203,10 +204,10 @@ def sweep_work(rung: SweepRung) -> dict:
     config = grid._plan(rung.config(), grid.DEFAULT_MEMORY_BUDGET)
     n, m, dims, seeds = rung.num_inputs, rung.num_outputs, config.dims, rung.num_seeds
     # `costs` counts 2 flops per multiply-add; the streamed route does the tokens
-    # route's products, drawing the inputs twice per d (and the outputs once) at width d.
+    # route's products, drawing each token chunk once at d_max, twice if not kept.
     flops = _nested.costs(n, m, dims, config.num_weights)[
         "tokens" if config.route == "stream" else config.route]
-    draws = (2 * n + m) * sum(dims) if config.route == "stream" else (n + m) * max(dims)
+    draws = grid.draws_per_seed(config)
     return {"route": config.route, "points": len(rung.schemes) * seeds
             * len(rung.num_samples) * len(dims), "token_dims": n * sum(dims) * seeds,
             "flops": flops * seeds, "normals": draws * seeds}
@@ -437,6 +438,63 @@ def _fmt(value):
     return "?" if value is None else f"{value:.2f}"
 
 
+# Each machine kind's recorded fractions of the ceilings, per ladder and rung (see
+# `record_reference`); `memjax bench` fails when a rung falls below half of its figure.
+REFERENCE_FILE = pathlib.Path(__file__).with_name("bench_reference.json")
+REGRESSION_FACTOR = 0.5
+
+
+def machine_kind(record: dict) -> str:
+    """What a reference figure is kept for: backend, device kind, CPU model and count,
+    dtype (a ratio to the ceilings moves with each)."""
+    return (f"{record['backend']} | {record['device_kind']} | {record['cpu_model']} × "
+            f"{record['cpu_count']} | {record['dtype']}")
+
+
+def _fractions(records) -> dict:
+    return {r["name"]: r["ceiling_fraction"] for r in records
+            if r["kind"] in ("sweep", "train") and "ceiling_fraction" in r}
+
+
+def compare_to_reference(records: list[dict], reference: dict) -> tuple[bool, list[str]]:
+    """(passed, lines): every rung's fraction of its ceiling against
+    `REGRESSION_FACTOR` × the figure recorded in `reference` (the file's content) for
+    this machine kind and ladder; no figure for this machine: passes, says so."""
+    if not records:
+        return True, []
+    kind, ladder = machine_kind(records[0]), records[0]["ladder"]
+    recorded = reference.get(kind, {}).get(ladder, {}).get("fractions")
+    if not recorded:
+        return True, [f"memjax bench: no reference for {kind!r}, ladder {ladder!r}: "
+                      "nothing to compare (record one with --record-reference)"]
+    passed, lines = True, []
+    for name, fraction in _fractions(records).items():
+        if name not in recorded:
+            continue
+        floor = REGRESSION_FACTOR * recorded[name]
+        ok = fraction >= floor
+        passed &= ok
+        lines.append(f"memjax bench: {'ok' if ok else 'REGRESSION'} {name}: "
+                     f"{100 * fraction:.1f} % of its ceiling (recorded "
+                     f"{100 * recorded[name]:.1f} %, floor {100 * floor:.1f} %)")
+    return passed, lines
+
+
+def record_reference(records: list[dict], path=None) -> dict:
+    """Stores the records' fractions as this machine kind's reference for their ladder
+    in `path` (default `REFERENCE_FILE`; other machines and ladders are kept); returns
+    the file's new content."""
+    path = pathlib.Path(REFERENCE_FILE if path is None else path)
+    reference = json.loads(path.read_text()) if path.exists() else {}
+    first = records[0]
+    reference.setdefault(machine_kind(first), {})[first["ladder"]] = {
+        "fractions": _fractions(records), "time_utc": first["time_utc"],
+        "load_avg_1m": [first["load_avg_1m"], records[-1]["load_avg_1m"]],
+        "jax": first["jax"], "memjax": first["memjax"]}
+    path.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
+    return reference
+
+
 def add_bench_parser(subparsers):
     p = subparsers.add_parser("bench", help="throughput of memjax and of the device",
                               description="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -447,6 +505,9 @@ def add_bench_parser(subparsers):
     p.add_argument("--max-rung-seconds", type=float, default=60.0,
                    help="skip rungs whose ceiling time exceeds this (default 60)")
     p.add_argument("--out", default=None, help="append one JSON line per measurement here")
+    p.add_argument("--record-reference", action="store_true",
+                   help="store this run's fractions of the ceilings as this machine "
+                   f"kind's reference (in {REFERENCE_FILE.name}) instead of checking them")
     p.set_defaults(run=run_bench)
 
 
@@ -464,3 +525,14 @@ def run_bench(args):
     print(format_table(records))
     if args.out:
         print(f"appended {len(records)} lines to {args.out}")
+    if args.record_reference:
+        record_reference(records)
+        print(f"recorded the reference for {machine_kind(records[0])!r} in {REFERENCE_FILE}")
+        return
+    reference = json.loads(REFERENCE_FILE.read_text()) if REFERENCE_FILE.exists() else {}
+    passed, lines = compare_to_reference(records, reference)
+    print("\n".join(lines))
+    if not passed:  # a regression must fail the command (and CI), not just print
+        print(f"memjax bench: a rung fell below {REGRESSION_FACTOR:g} × its recorded "
+              "fraction of the ceiling (see above)", file=sys.stderr)
+        raise SystemExit(1)

@@ -2,10 +2,13 @@
 
 The per-seed experiment is one pure function: draw the targets, one token stream of length
 T_max (nested counts for every T) and one Gaussian base of width d_max (nested embeddings
-for every d), then score every scheme at every (T, d). It is vmapped over seeds and jitted
-once per static configuration; seeds run in chunks sized to a memory budget. Seed s uses
-the key fold_in(key, s), and each role (data, embeddings, targets) a further fold_in, so a
-point's result is the same whatever the chunking, the seed order or the grid's extent.
+for every d), then score every scheme at every (T, d). It is compiled once per static
+configuration into a program in which each device loops over its seeds (one at a time on
+CPU, in fixed groups of vmapped lanes on accelerators), so a seed's arithmetic, to the
+last bit, does not depend on how many seeds share its chunk; planning (`_plan`) fixes the
+route and its chunks to a memory budget. Seed s uses the key fold_in(key, s), and each
+role (data, embeddings, targets) a further fold_in, so a point's result is the same
+whatever the chunking, the seed order or the grid's extent.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import json
 import math
 import numbers
+import pathlib
 from typing import Sequence
 
 import jax
@@ -42,10 +47,18 @@ STREAM_COUNTS_LIMIT = 1 << 22
 # The most memory one chunk of seeds may use (it decides whether a seed's whole draw is
 # held or its tokens streamed, and refuses what cannot fit).
 DEFAULT_MEMORY_BUDGET = 1 << 30
-# On CPU, default chunks hold about this much: one seed of §5.1/§5.2 (12 MiB) at a time
-# ran 2.5× faster than chunks of 5–25 seeds on a 2-core EPYC (32 MiB L3), whose working
-# sets spill the caches; on accelerators chunks fill the budget (parallel seeds).
-CPU_CHUNK_BYTES = 16 << 20
+# The streamed route's default token chunk, in row blocks of 1024: 16 MiB of inputs at
+# d = 256 (larger chunks were no faster), leaving the budget to kept first-pass draws.
+STREAM_CHUNK_BLOCKS = 16
+# Seeds vmapped together on accelerators (one on CPU), whatever the grid: the lanes set a
+# seed's last bits, so they depend only on the device kind (and a very small budget).
+ACCELERATOR_LANES = 16
+# Default chunks (a compiled call, a checkpoint file, a progress step) hold about this
+# many seconds of work at `NOMINAL_RATES` (flop/s, normals/s: a 2-core CPU's).
+CHUNK_SECONDS = 2.0
+NOMINAL_RATES = (5e10, 1.5e8)
+# The planned fields: a checkpoint's values are kept on resume when they fit the budget.
+_PLAN_FIELDS = ("route", "token_chunk", "lanes", "kept_chunks")
 # Roles folded into a seed's key: stable indices, never positions in a grid.
 _EMBEDDINGS, _DATA, _TARGETS, _TIES = 0, 1, 2, 3
 # How many times each configuration was traced (the test of "one compile per sweep").
@@ -69,6 +82,10 @@ class SweepConfig:
     token_chunk: int | None = None
     counts: str = "auto"
     conventions: str = "memjax"
+    # Set by planning (`_plan`): seeds vmapped together in the compiled program, and the
+    # streamed route's token chunks whose draw is kept from its first pass to its second.
+    lanes: int = 1
+    kept_chunks: int = 0
 
     @property
     def finite_samples(self) -> tuple[int, ...]:
@@ -101,6 +118,9 @@ class SweepConfig:
         route = self.resolved_route
         draws = 0 if route == "stream" else (n + m) * (d_max if self.nested else sum(
             self.dims))
+        if route == "stream":  # the kept chunks' draws (inputs at d_max)
+            draws = self.kept_chunks * (self.token_chunk or 0) * d_max
+        # The draw and a copy (scaled prefixes; the scan's stacked chunks).
         floats = 2 * draws + 2 * len(self.dims) * self.num_weights * n + _nested.working_floats(
             route, n, m, self.dims, self.num_weights, self.token_chunk)
         floats += 2 * len(self.num_samples) * n  # frequencies and their weights' ranks
@@ -112,18 +132,24 @@ class SweepConfig:
         return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
 
 
-def _plan(config: SweepConfig, memory_budget: int) -> SweepConfig:
-    """Fixes the route (and the streamed route's token chunk) so one seed fits the budget.
+def _plan(config: SweepConfig, memory_budget: int, lanes: int = 1) -> SweepConfig:
+    """Fixes the route, the lanes (seeds vmapped together, at most `lanes`) and the
+    streamed route's token chunk and kept chunks, so that one group of lanes fits the
+    budget.
 
     'auto' takes the in-memory route with the fewest flops, or streams the tokens when a
     seed's whole draw would not fit; an explicit route is kept. A request that cannot fit
     is refused here, before anything is compiled, with the size it would need."""
     explicit = config.route != "auto"
-    config = dataclasses.replace(config, route=config.resolved_route)
+    config = dataclasses.replace(config, route=config.resolved_route, lanes=1,
+                                 kept_chunks=0)
     if config.route != "stream" and (explicit or config.bytes_per_seed() <= memory_budget):
-        return _fitting(config, memory_budget)
+        while lanes > 1 and lanes * config.bytes_per_seed() > memory_budget:
+            lanes //= 2
+        return _fitting(dataclasses.replace(config, lanes=max(1, lanes)), memory_budget)
     config = dataclasses.replace(config, route="stream")
     size = embeddings.block_size(config.num_inputs + config.num_outputs)
+    whole = -(-config.num_inputs // size)
     if config.token_chunk is not None:
         if config.token_chunk % size:
             _checks.fail("token_chunk", config.token_chunk,
@@ -133,14 +159,63 @@ def _plan(config: SweepConfig, memory_budget: int) -> SweepConfig:
         per_block = dataclasses.replace(config, token_chunk=2 * size).bytes_per_seed() - (
             smallest.bytes_per_seed())
         blocks = 1 + max(0, memory_budget - smallest.bytes_per_seed()) // per_block
-        whole = -(-config.num_inputs // size)
-        config = dataclasses.replace(config, token_chunk=size * int(min(blocks, whole)))
+        config = dataclasses.replace(config, token_chunk=size * int(
+            min(blocks, whole, STREAM_CHUNK_BLOCKS)))
+    if config.nested:  # keep as many first-pass draws as the budget holds
+        num_chunks = -(-config.num_inputs // config.token_chunk)
+        one = dataclasses.replace(config, kept_chunks=1).bytes_per_seed() - (
+            config.bytes_per_seed())
+        kept = max(0, memory_budget - config.bytes_per_seed()) // one
+        config = dataclasses.replace(config, kept_chunks=int(min(kept, num_chunks)))
     return _fitting(config, memory_budget)
+
+
+def _default_lanes(devices) -> int:
+    """Seeds vmapped together: one on CPU (a seed's draw stays in cache; measured fastest),
+    `ACCELERATOR_LANES` on accelerators (parallel seeds)."""
+    return 1 if all(d.platform == "cpu" for d in devices) else ACCELERATOR_LANES
+
+
+def _resume_plan(config: SweepConfig, requested: SweepConfig, folder, memory_budget: int,
+                 identity) -> SweepConfig:
+    """The plan of the checkpoint in `folder` where this call's plan `config` differs
+    from it only in what was planned automatically (`requested` is the call before
+    planning): its seeds were computed on that route, token chunk and lane count, whose
+    last bits differ from other plans', so a resume under another `memory_budget` keeps
+    them if they fit it, and is refused with the size otherwise."""
+    path = pathlib.Path(folder) / _checkpoint.MANIFEST
+    try:
+        stored = json.loads(path.read_text())
+        plan = {f: stored[f] for f in _PLAN_FIELDS}
+        stored_plan = dataclasses.replace(config, **plan)
+        if not any(pathlib.Path(folder).glob(_checkpoint._PATTERN)):
+            return config  # nothing finished: nothing to keep
+    except (OSError, ValueError, KeyError, TypeError):
+        return config  # nothing to adopt; the checkpoint's own checks report the rest
+    automatic = {"route": requested.route == "auto",
+                 "token_chunk": requested.token_chunk is None}
+    if plan == {f: getattr(config, f) for f in _PLAN_FIELDS} or any(
+            plan[f] != getattr(config, f) and not automatic.get(f, True)
+            for f in _PLAN_FIELDS):
+        return config  # the same plan, or an explicit request the checkpoint refuses
+    if any(stored.get(k) != v for k, v in identity(
+            stored_plan, route=stored_plan.route).items()):
+        return config  # another configuration: the checkpoint refuses it
+    needed = stored_plan.lanes * stored_plan.bytes_per_seed()
+    if needed > memory_budget:
+        raise ValueError(
+            f"checkpoint {folder} was computed with route {stored_plan.route!r}, "
+            f"token_chunk={stored_plan.token_chunk}, lanes={stored_plan.lanes}, "
+            f"kept_chunks={stored_plan.kept_chunks}, which needs about {_mib(needed)}, "
+            f"but memory_budget is {_mib(memory_budget)}: resume with "
+            f"memory_budget={needed} or more (bytes), or use another checkpoint folder "
+            "(results on another plan differ in the last bits).")
+    return stored_plan
 
 
 def _fitting(config, budget):
     """`config` if one seed of it fits `budget`, else a ValueError with the size needed."""
-    needed = config.bytes_per_seed()
+    needed = config.lanes * config.bytes_per_seed()
     if needed <= budget:
         return config
     raise ValueError(
@@ -149,6 +224,43 @@ def _fitting(config, budget):
         + f"; N={config.num_inputs}, M={config.num_outputs}, d_max={max(config.dims)}, "
         f"{config.num_weights} weight vectors per d), but memory_budget is {_mib(budget)}: "
         f"pass memory_budget={needed} or more (bytes), or a smaller grid.")
+
+
+def _chunking(config: SweepConfig, num_seeds: int, num_devices: int, seed_chunk=None):
+    """(seeds per chunk, number of chunks) for `num_seeds` seeds: equal chunks, each
+    split evenly over the devices in whole groups of lanes; by default about
+    `CHUNK_SECONDS` of work each."""
+    group = num_devices * config.lanes
+    if seed_chunk is None:
+        seed_chunk = int(CHUNK_SECONDS / _seconds_per_seed(config))
+    seed_chunk = max(1, min(seed_chunk, num_seeds))
+    num_chunks = -(-num_seeds // seed_chunk)
+    if num_chunks:
+        seed_chunk = -(-num_seeds // num_chunks)  # balanced
+    seed_chunk = -(-seed_chunk // group) * group
+    return seed_chunk, -(-num_seeds // seed_chunk)
+
+
+def _seconds_per_seed(config: SweepConfig) -> float:
+    """A seed's work at `NOMINAL_RATES`: its products' flops and its normals."""
+    n, m, dims = config.num_inputs, config.num_outputs, config.dims
+    route = config.resolved_route
+    flops = _nested.costs(n, m, dims, config.num_weights)[
+        "tokens" if route == "stream" else route]
+    return flops / NOMINAL_RATES[0] + draws_per_seed(config) / NOMINAL_RATES[1]
+
+
+def draws_per_seed(config: SweepConfig) -> int:
+    """Standard normals one seed draws: (N + M)·d_max nested ((N + M)·Σd independent);
+    the streamed route draws the chunks it does not keep twice."""
+    n, m, dims = config.num_inputs, config.num_outputs, config.dims
+    if config.resolved_route == "stream" and config.nested:
+        chunk = config.token_chunk or n
+        redrawn = max(0, n - config.kept_chunks * chunk)
+        return (n + m + redrawn) * max(dims)
+    if config.resolved_route == "stream":
+        return (2 * n + m) * sum(dims)
+    return (n + m) * (max(dims) if config.nested else sum(dims))
 
 
 def _mib(size: int) -> str:
@@ -195,7 +307,8 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
         mass = _nested.streamed_wrong_mass(
             role_keys[_EMBEDDINGS], n, m, config.dims, weights, targets, probs,
             input_kind=config.input_embedding, output_kind=config.output_embedding,
-            token_chunk=config.token_chunk, nested=config.nested)
+            token_chunk=config.token_chunk, nested=config.nested,
+            kept_chunks=config.kept_chunks)
         return _finish(mass, weights, index)
     # Inputs and outputs come from one draw of N + M vectors (rows :N and N:).
     input_kind, output_kind = config.input_embedding, config.output_embedding
@@ -239,11 +352,71 @@ def _finish(mass, weights, index):
     return jnp.moveaxis(mass[:, index], 0, -1)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _chunk_errors(config: SweepConfig, key, seeds, probs, table):
-    TRACE_COUNTS[config] += 1  # runs at trace time only
-    return jax.vmap(_seed_errors, in_axes=(None, None, 0, None, None))(
-        config, key, seeds, probs, table)
+    """Errors of a chunk of seeds, (k, S, T, D), by the compiled program of `config`.
+
+    `probs` is on the sweep's mesh (replicated) or a plain array: the seeds (k,) are
+    split over that mesh's devices, each device's share padded to the program's
+    capacity, so chunks of any length up to `capacity(config, k)` reuse one executable."""
+    seeds = np.asarray(seeds, np.uint32)
+    sharding = getattr(probs, "sharding", None)
+    mesh = sharding.mesh if isinstance(sharding, jax.sharding.NamedSharding) else None
+    num_devices = 1 if mesh is None else mesh.size
+    # Default-sized chunks set the capacity, so shorter ones (the last, a resume, a sweep
+    # of fewer seeds) reuse their executable.
+    usual, _ = _chunking(config, 1 << 30, num_devices)
+    cap = _capacity(config, -(-max(len(seeds), usual) // num_devices))
+    shares = np.zeros((num_devices, cap), np.uint32)
+    counts = np.zeros((num_devices,), np.int32)
+    for i, part in enumerate(np.array_split(seeds, num_devices)):
+        shares[i, :len(part)], counts[i] = part, len(part)
+    put = jnp.asarray if mesh is None else functools.partial(_devices.put_batch, mesh)
+    out = _devices.fetch(_program(config, mesh)(key, put(shares.ravel()), put(counts),
+                                                probs, table))
+    out = out.reshape((num_devices, cap) + out.shape[1:])
+    return np.concatenate([out[i, :c] for i, c in enumerate(counts.tolist())])
+
+
+def _capacity(config: SweepConfig, per_device: int) -> int:
+    """Seeds one device's program holds: a power-of-two number of lane groups, so that
+    chunks of similar size (a resume, a shorter seed list) share one executable."""
+    groups = -(-max(per_device, 1) // config.lanes)
+    return config.lanes * (1 << (groups - 1).bit_length())
+
+
+@functools.cache
+def _program(config: SweepConfig, mesh):
+    """The jitted chunk program (key, seeds, counts, probs, table) -> (cap·devices, S, T,
+    D). Each device loops over its first `count` seeds in groups of `config.lanes`
+    (vmapped), so a seed's arithmetic is that of a program of `lanes` seeds, whatever the
+    chunk size, seed count or device count: vmapping a whole chunk let XLA order float
+    sums by the chunk's size. Cached per (config, mesh): one executable per
+    configuration, shared by every sweep that has it."""
+    lanes = config.lanes
+    row = (len(config.schemes), len(config.num_samples), len(config.dims))
+
+    def local(key, seeds, count, probs, table):
+        TRACE_COUNTS[config] += 1  # runs at trace time only
+        def group(part):
+            if lanes == 1:
+                return _seed_errors(config, key, part[0], probs, table)[None]
+            return jax.vmap(_seed_errors, in_axes=(None, None, 0, None, None))(
+                config, key, part, probs, table)
+
+        def body(g, out):
+            part = jax.lax.dynamic_slice_in_dim(seeds, g * lanes, lanes)
+            errors = group(part).astype(out.dtype)
+            return jax.lax.dynamic_update_slice_in_dim(out, errors, g * lanes, axis=0)
+
+        out = jnp.zeros((seeds.shape[0],) + row, jnp.result_type(float))
+        return jax.lax.fori_loop(0, -(-count[0] // lanes), body, out)
+
+    if mesh is not None:
+        spec = jax.sharding.PartitionSpec
+        local = jax.shard_map(local, mesh=mesh, in_specs=(
+            spec(), spec(_devices.AXIS), spec(_devices.AXIS), spec(), spec()),
+            out_specs=spec(_devices.AXIS), check_vma=False)
+    return jax.jit(local)
 
 
 def _samples_tuple(num_samples) -> tuple[float, ...]:
@@ -315,13 +488,16 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
       targets: 'mod' (f*(x) = x mod M) or 'random' (a random map per seed).
       nested: share one draw across d (True) or draw independently per d (False).
       progress: show a progress bar over seed chunks.
-      seed_chunk: seeds per compiled call (default: as many as `memory_budget` allows
-        on accelerators; on CPU as many as fit `CPU_CHUNK_BYTES` = 16 MiB, often one, which
-        keeps a seed's draw in cache).
-      memory_budget: bytes one chunk of seeds may use (default 1 GiB): caps seed_chunk,
-        when one seed's whole draw does not fit, makes 'auto' stream the tokens in chunks
-        sized to it; a sweep whose single seed cannot fit even so is refused before it
-        starts, with the size it needs.
+      seed_chunk: seeds per compiled call, checkpoint file and progress step (default:
+        about `CHUNK_SECONDS` = 2 s of work each). Each device loops over its seeds one
+        at a time on CPU (a seed's draw stays in cache), in fixed groups of
+        `ACCELERATOR_LANES` = 16 vmapped seeds on accelerators, so a seed's result does
+        not depend on the chunk, the grid's extent or the device count, bit for bit.
+      memory_budget: bytes one group of seeds may use at once (default 1 GiB; one seed
+        on CPU): when one seed's whole draw does not fit, 'auto' streams the tokens in
+        chunks sized to it (keeping as many first-pass chunk draws as fit); a sweep whose
+        single seed cannot fit even so is refused before it starts, with the size it
+        needs.
       route: 'tokens', 'gram', 'matrix' or 'stream' (see `memjax._nested`); 'auto'
         picks the in-memory route with the fewest multiply-adds, or 'stream' when it
         would exceed `memory_budget` (an explicit route that does not fit is refused).
@@ -345,7 +521,10 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         is locked while the sweep runs: another sweep on it is refused (a lock left by
         a killed process is taken over). A
         function in a custom scheme is known by its name and code, not by the values it
-        captures: change its name (or the folder) when those change. None (default):
+        captures: change its name (or the folder) when those change. A resume under
+        another memory_budget keeps the checkpoint's plan (route, token chunk, lanes) if
+        it fits that budget (other plans differ in the last bits), and is refused with
+        the size it needs otherwise. None (default):
         nothing is written. `memjax sweep --out X` uses `X.chunks/`.
       counts: how finite-T counts are drawn: 'stream' reads one stream of T_max tokens
         (its prefixes give every T); 'multinomial' draws the nested increments between
@@ -407,19 +586,14 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
             "token_chunk", token_chunk, 1),
         counts=_checks.choice("counts", counts, COUNT_METHODS), conventions=conventions)
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
-    config = _plan(config, memory_budget)
+    devices = _devices.resolve(devices)
+    requested, config = config, _plan(config, memory_budget, _default_lanes(devices))
     if conventions == "authors" and config.route == "stream":
         _checks.fail("conventions", conventions, "'memjax' with the streamed route (the "
                      "authors' rule needs each seed's whole draw in memory: pass a larger "
                      "memory_budget or an in-memory route)")
-    devices = _devices.resolve(devices)
-    # --- End of argument validation. ---
-    if seed_chunk is None:
-        target = memory_budget
-        if all(d.platform == "cpu" for d in devices):
-            target = min(target, CPU_CHUNK_BYTES * len(devices))
-        seed_chunk = max(1, target // config.bytes_per_seed())
-    seed_chunk = min(_checks.int_at_least("seed_chunk", seed_chunk, 1), len(seeds))
+    if seed_chunk is not None:
+        seed_chunk = _checks.int_at_least("seed_chunk", seed_chunk, 1)
     rows, todo, store = {}, list(seeds), None  # rows: seed -> errors (S, T, D)
     if checkpoint is not None and any(d.process_index != jax.process_index()
                                       for d in devices):
@@ -429,22 +603,15 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                      "processes (checkpoint a multi-process run per process with "
                      "`seeds=` shards and `memjax merge` instead)")
     if checkpoint is not None:
+        identity = functools.partial(_checkpoint.identity, zipf_exponent=float(
+            zipf_exponent), key=_key_description(key))
+        config = _resume_plan(config, requested, checkpoint, memory_budget, identity)
         store = _checkpoint.SeedStore(
-            checkpoint, _checkpoint.identity(
-                config, route=config.resolved_route, zipf_exponent=float(zipf_exponent),
-                key=_key_description(key)),
+            checkpoint, identity(config, route=config.resolved_route),
             row_shape=(len(config.schemes), len(sample_sizes), len(dims)),
             dtype=jnp.result_type(float))
         rows, todo = store.rows, store.report(seeds)
-    # Equal chunks (the last padded with extra seeds, discarded) keep one compiled shape;
-    # each chunk splits evenly over the devices.
-    num_chunks = -(-len(todo) // seed_chunk)
-    if todo:
-        seed_chunk = -(-len(todo) // num_chunks)
-        seed_chunk = -(-seed_chunk // len(devices)) * len(devices)
-        num_chunks = -(-len(todo) // seed_chunk)  # rounding up may leave fewer chunks
-    padded = np.concatenate([np.asarray(todo, np.uint32), np.arange(
-        num_chunks * seed_chunk - len(todo), dtype=np.uint32) + max(seeds) + 1])
+    seed_chunk, num_chunks = _chunking(config, len(todo), len(devices), seed_chunk)
 
     mesh = _devices.mesh(devices)
     table = None  # the alias table is only read by streamed counts
@@ -455,11 +622,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
     bar = _progress(num_chunks, progress)
     try:
         for c in range(num_chunks):
-            where = slice(c * seed_chunk, (c + 1) * seed_chunk)
-            part_seeds = _devices.put_batch(mesh, padded[where])
-            part = _chunk_errors(config, key, part_seeds, probs, table)
-            real = todo[where]
-            part = _devices.fetch(part)[:len(real)]  # (seed, scheme, T, d)
+            real = todo[c * seed_chunk:(c + 1) * seed_chunk]
+            part = _chunk_errors(config, key, real, probs, table)  # (seed, scheme, T, d)
             _check_finite(np.moveaxis(part, 0, 1), config)  # before anything is saved
             if store is not None:
                 store.save(real, part)
@@ -481,7 +645,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
                 "targets": targets, "nested": bool(nested), "route": config.resolved_route,
                 "token_chunk": config.token_chunk, "counts": config.resolved_counts,
-                "conventions": conventions, "key": _key_description(key),
+                "conventions": conventions, "lanes": config.lanes,
+                "kept_chunks": config.kept_chunks, "key": _key_description(key),
                 "num_devices": len(devices)})
 
 

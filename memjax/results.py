@@ -33,7 +33,7 @@ DIMS = ("scheme", "seed", "num_samples", "dim")
 TRAIN_DIMS = ("model", "optimizer", "layer_norm", "batch_size", "learning_rate")
 # Config entries that say how a result was computed, not what: they may differ between
 # two results of the same configuration (routes agree up to rounding).
-COMPUTATION_KEYS = ("num_devices", "token_chunk", "route")
+COMPUTATION_KEYS = ("num_devices", "token_chunk", "route", "lanes", "kept_chunks")
 
 
 @dataclasses.dataclass(eq=False, repr=False)

@@ -101,9 +101,10 @@ def test_sweep_work_counts_by_hand():
     # 4·10·8·3·2 + 4·8 = 1952 flops per seed, the cheapest, so 'auto' takes it.
     assert bench.sweep_work(bench.SweepRung("hand", **hand)) == {
         "route": "tokens", **same, "flops": 1952 * 2, "normals": 2 * (10 + 2) * 5}
-    # streamed: the tokens products, the inputs drawn twice and the outputs once per d.
+    # streamed: the tokens products; its one chunk drawn once at d_max and kept for the
+    # second pass (N + M)·d_max, as in memory.
     assert bench.sweep_work(bench.SweepRung("hand", **hand, route="stream")) == {
-        "route": "stream", **same, "flops": 1952 * 2, "normals": 2 * (2 * 10 + 2) * 8}
+        "route": "stream", **same, "flops": 1952 * 2, "normals": 2 * (10 + 2) * 5}
 
 
 def test_train_work_counts_by_hand():
@@ -162,3 +163,42 @@ def test_shipped_ladders_are_valid_and_quick_is_far_smaller():
     assert len(quick.sweeps) >= 3 and len(quick.trains) >= 2
     work = lambda ladder: sum(bench.sweep_work(r)["flops"] for r in ladder.sweeps)
     assert work(quick) < work(full) / 100
+
+
+def _reference_for(records, scale):
+    """A reference file's content recording `scale` × the measured fractions."""
+    fractions = {r["name"]: scale * r["ceiling_fraction"] for r in records
+                 if "ceiling_fraction" in r}
+    return {bench.machine_kind(records[0]): {records[0]["ladder"]: {"fractions": fractions}}}
+
+
+def test_regression_guard_compares_fractions_with_the_machine_kinds_reference(tiny_run):
+    records, _ = tiny_run
+    # Measured against a reference it meets (the same figures), or one 3× higher:
+    # below half of it, a regression. No timing is assumed: the ratios are constructed.
+    passed, lines = bench.compare_to_reference(records, _reference_for(records, 1.0))
+    assert passed and len(lines) == 2 and all(" ok " in line for line in lines)
+    passed, lines = bench.compare_to_reference(records, _reference_for(records, 3.0))
+    assert not passed and all("REGRESSION" in line for line in lines)
+    passed, lines = bench.compare_to_reference(records, {"another machine": {}})
+    assert passed and "no reference" in lines[0]
+
+
+def test_cli_bench_fails_loudly_below_half_the_recorded_fraction(tmp_path, capsys,
+                                                                 monkeypatch, tiny_run):
+    records, _ = tiny_run
+    monkeypatch.setitem(bench.LADDERS, "quick", TINY)
+    monkeypatch.setattr(bench, "run", lambda *args, **kwargs: records)  # no timing
+    path = tmp_path / "reference.json"
+    monkeypatch.setattr(bench, "REFERENCE_FILE", path)
+    assert cli.main(["bench", "--quick"]) == 0  # unknown machine: passes, says so
+    assert "no reference" in capsys.readouterr().out
+    assert cli.main(["bench", "--quick", "--record-reference"]) == 0
+    assert bench.machine_kind(records[0]) in json.loads(path.read_text())  # not the real file
+    assert cli.main(["bench", "--quick"]) == 0  # the recorded figures themselves: met
+    path.write_text(json.dumps(_reference_for(records, 1e6)))  # set artificially high
+    with pytest.raises(SystemExit) as failed:
+        cli.main(["bench", "--quick"])
+    assert failed.value.code == 1
+    printed = capsys.readouterr()
+    assert "REGRESSION tiny sweep" in printed.out and "fell below" in printed.err

@@ -110,7 +110,8 @@ def test_each_point_equals_a_float64_brute_force_from_the_same_draws(nested):
                 counts = np.bincount(np.asarray(stream[:int(size)] if math.isfinite(size)
                                                 else stream[:0]), minlength=n)
                 for sc, scheme in enumerate(SMALL["schemes"]):
-                    weights = np.asarray(scheme.weights(counts, size, probs, dim), np.float64)
+                    weights = np.asarray(scheme.weights(  # role 3: the top-P tie order
+                        counts, size, probs, dim, key=jax.random.fold_in(key, 3)), np.float64)
                     expected, scores = _numpy_error(weights, input_emb, output_emb,
                                                     targets, probs)
                     top2 = np.sort(scores, axis=1)[:, -2:]

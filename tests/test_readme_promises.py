@@ -152,8 +152,6 @@ def test_memory_budget_may_change_in_between_without_a_route_change(tmp_path, ca
     np.testing.assert_array_equal(resumed.error, reference.error)
 
 
-@pytest.mark.xfail(strict=True, reason="needs helper sweepperf's resume plan (a resumed "
-                   "sweep keeps the checkpoint's route under another memory_budget)")
 def test_memory_budget_may_change_in_between_even_where_it_changes_the_route(tmp_path,
                                                                              calls):
     """'memory_budget ... may change in between', where the first budget made the sweep
