@@ -110,6 +110,7 @@ def run_huge(repeats: int, budgets) -> list[dict]:
 
 def _numpy_seed(rng, grid, probs):
     """One seed of the grid in plain NumPy float32, looping over (T, d)."""
+    import jax
     from memjax import schemes
 
     n, m = grid["num_inputs"], grid["num_outputs"]
