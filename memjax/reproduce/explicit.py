@@ -2,7 +2,7 @@
 
 Each target is `fn(out_dir, *, key, quick, seeds, progress) -> (claims, figures)`: it runs
 its sweeps, saves each figure as PNG and PDF and each grid's data (npz + JSON + CSV) in
-`out_dir`, and returns report rows (`memjax.report.Claim`) and (caption, PNG) pairs.
+`out_dir`, and returns report rows (`memjax.reproduce.report.Claim`) and (caption, PNG) pairs.
 Sweeps that share a static configuration (for instance the capacity grid at several α)
 share one compiled program. `quick=True` shrinks every grid for smoke tests.
 
@@ -23,7 +23,7 @@ from memjax import fit, plot, retrieval, schemes, theory
 from memjax.data import mod_targets, zipf_probs
 from memjax.embeddings import embeddings
 from memjax.grid import sweep
-from memjax.report import Claim, new_figure, save_data, save_figure
+from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 
 PAPER_SEEDS = 100
 QUICK_SEEDS = 12
@@ -296,10 +296,3 @@ def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False):
     return claims, [("§5.4: softmax_y(u_yᵀ W e_x), tokens by frequency (rows), ρ = 0 vs "
                      "ρ = 1", save_figure(fig, out_dir, "memory_matrices"))]
 
-
-TARGETS = {
-    "thresholded-storage": thresholded_storage,
-    "schemes-vs-dim": schemes_vs_dim,
-    "overflow": overflow,
-    "memory-matrices": memory_matrices,
-}

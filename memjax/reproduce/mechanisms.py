@@ -2,7 +2,7 @@
 
 Step-size schedules (§5.7), Adam's mechanism (§5.8: GD vs sign-GD vs normalised GD),
 learned embeddings in d = 2 (§5.9) and the approximate per-token dynamics (§5.5). Same
-target contract and figure helpers as `memjax.paper_train` (which holds the §5.6 grid).
+target contract and figure helpers as `memjax.reproduce.training` (which holds the §5.6 grid).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 from memjax import data, dynamics, models, optimizers, plot, retrieval, train
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.paper_train import GRID_SEEDS, PAPER, TRIAL_SEEDS, _finish, _fraction, _seeds
-from memjax.report import Claim, new_figure, save_data, save_figure
+from memjax.reproduce.training import GRID_SEEDS, PAPER, TRIAL_SEEDS, _finish, _fraction, _seeds
+from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 from memjax.results import SweepResult
 from memjax.train import TrainConfig
 
@@ -347,10 +347,3 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
                      "SGD vs the approximation (error, stored profile); fitted ρ vs γ",
                      save_figure(fig, out_dir, "train_dynamics"))]
 
-
-TARGETS = {
-    "train-schedules": schedules,
-    "train-adam-mechanism": adam_mechanism,
-    "train-embeddings-2d": embeddings_2d,
-    "train-dynamics": approximate_dynamics,
-}

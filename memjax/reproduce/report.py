@@ -1,6 +1,6 @@
 """The reproduction report: one row per claim, written as Markdown and HTML.
 
-A reproduction target (see `memjax.paper`) returns `Claim`s: what the paper or the theory
+A reproduction target (see `memjax.reproduce`) returns `Claim`s: what the paper or the theory
 predicts, what memjax measured (a slope with its confidence interval, or a value), over
 which range, and whether the two agree. `write_report` turns them, with the figures the
 targets saved, into `report.md` and a self-contained `report.html`. `new_figure`,
@@ -34,25 +34,17 @@ class Claim:
 
 
 def new_figure(ncols=1, width=4.6, height=3.5):
-    """A figure of `ncols` panels side by side (rendered off-screen); returns (fig, axes)."""
-    import matplotlib
+    """A styled figure of `ncols` panels side by side (off-screen); returns (fig, axes)."""
+    from memjax.reproduce import style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height),
-                             constrained_layout=True, squeeze=False)
-    return fig, axes[0]
+    return style.figure(ncols, width=width, height=height)
 
 
 def save_figure(fig, out_dir, stem) -> str:
     """Writes `stem`.png and `stem`.pdf in out_dir, closes the figure, returns the PNG name."""
-    import matplotlib.pyplot as plt
+    from memjax.reproduce import style
 
-    for suffix in (".png", ".pdf"):
-        fig.savefig(pathlib.Path(out_dir) / f"{stem}{suffix}", dpi=160)
-    plt.close(fig)
-    return f"{stem}.png"
+    return style.save(fig, out_dir, stem)
 
 
 def save_data(result, out_dir, stem):

@@ -1,13 +1,12 @@
 """Reproduction targets for memories learned by optimization: the §5.6 grid.
 
-(§5.5 and §5.7–5.9 are in `memjax.paper_mechanisms`, which shares the helpers here.)
+(§5.5 and §5.7–5.9 are in `memjax.reproduce.mechanisms`, which shares the helpers here.)
 
 Each target is `fn(out_dir, *, key, quick, seeds, progress) -> (claims, figures)`, as in
-`memjax.paper`: it trains, saves its figures (PNG and PDF) and data (npz + JSON via
+`memjax.reproduce.explicit`: it trains, saves its figures (PNG and PDF) and data (npz + JSON via
 `memjax.results`, and CSV) in `out_dir`, and returns report rows and (caption, PNG) pairs.
 The §5.6 figures are slices of the optimizer grid (N = 100, M = 5, α = 2), each computed
-on its own; 'optimizer-grid' runs the whole 40,320-run grid (resumable, off by default:
-`DEFAULT_OFF`) and draws the same figures from it. `quick=True` shrinks every target to
+on its own; 'optimizer-grid' runs the whole 40,320-run grid (resumable, off by default) and draws the same figures from it. `quick=True` shrinks every target to
 a few seconds. A claim's `agrees` is decided by the rule stated in its note; where the
 measurement does not show the paper's effect it says NO.
 """
@@ -22,14 +21,13 @@ import numpy as np
 from memjax import data, plot, theory, train_grid
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.report import Claim, new_figure, save_data, save_figure
+from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 
 PAPER = dict(num_inputs=100, num_outputs=5, zipf_exponent=2.0)
 PAPER_DIMS = (10, 20, 50, 100, 200, 500, 1000)
 QUICK_DIMS = (10, 100)
 PAPER_RATES = (0.1, 1.0, 10.0, 100.0)
 GRID_SEEDS, TRIAL_SEEDS, QUICK_SEEDS = 10, 100, 3
-DEFAULT_OFF = ("optimizer-grid",)
 FULL_GRID = dict(dims=PAPER_DIMS, learning_rates=PAPER_RATES, batch_sizes=(16, 64, 256, 1024),
                  num_samples=(1024, 10240, 102400), layer_norms=(False, True),
                  optimizers=("sgd", "adam"), models=("matrix", "learnable", "exponential"))
@@ -346,13 +344,3 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
         figures += figs
     return claims, figures
 
-
-TARGETS = {
-    "train-step-size": step_size_effect,
-    "train-batch-size": batch_size_effect,
-    "train-sgd-vs-adam": sgd_vs_adam,
-    "train-layer-norm": layer_norm,
-    "train-embeddings": learned_embeddings,
-    "train-samples": error_vs_samples,
-    "optimizer-grid": optimizer_grid,
-}

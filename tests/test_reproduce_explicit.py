@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from memjax import cli, report
+from memjax import cli
+from memjax.reproduce import report
 
 EXPECTED_STEMS = ["thresholded_storage", "finite_data", "schemes_vs_dim_alpha2",
                   "schemes_vs_dim_alpha1.5", "schemes_vs_dim_alpha3", "overflow",
