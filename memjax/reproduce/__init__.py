@@ -27,9 +27,10 @@ class Target:
       description: one line, shown by `memjax reproduce --list`.
       figure: the paper experiment it reproduces (SPEC §5 numbering), or "new".
       default: run by `memjax reproduce` without `--only`.
+      trials: its default seed counts (paper size, `--quick`).
       seconds, quick_seconds, memory_mib: measured wall time (compilation included) at
         paper and at `--quick` size, and peak resident memory, on a 2-core CPU; the
-        estimate printed before a run scales them (seeds, machine).
+        estimate printed before a run scales them with the seed count.
     """
 
     module: str
@@ -37,13 +38,15 @@ class Target:
     description: str
     figure: str
     default: bool = True
+    trials: tuple[int, int] = (10, 3)
     seconds: float = 30.0
     quick_seconds: float = 3.0
     memory_mib: float = 600.0
 
     def load(self):
-        """The target's function (imports its module)."""
-        module = importlib.import_module(f"memjax.reproduce.{self.module}")
+        """The target's function (imports its module; a bare name is in this package)."""
+        module = importlib.import_module(self.module if "." in self.module
+                                         else f"memjax.reproduce.{self.module}")
         return getattr(module, self.function)
 
 
@@ -53,18 +56,18 @@ TARGETS: dict[str, Target] = {
     "thresholded-storage": Target(
         "explicit", "thresholded_storage", "empirical ρ = 0 with top P = ⌊d/12⌋ over "
         "(d, T); storing every seen token against (1 − 1/M) × the missing mass",
-        "§5.1", seconds=8.1, quick_seconds=3.0),
+        "§5.1", trials=(100, 12), seconds=8.1, quick_seconds=3.0),
     "schemes-vs-dim": Target(
         "explicit", "schemes_vs_dim", "uniform, population ρ ∈ {½, 1, 2} and "
         "threshold ⌊d/8⌋ vs d at T = ∞, α ∈ {1.5, 2, 3}, with the finite-N predictor",
-        "§5.2", seconds=22.0, quick_seconds=6.0),
+        "§5.2", trials=(100, 12), seconds=22.0, quick_seconds=6.0),
     "overflow": Target(
         "explicit", "overflow", "storing every seen token, N = 100, α = 0.5: the "
-        "error plateaus at a level set by d", "§5.3", seconds=9.8,
+        "error plateaus at a level set by d", "§5.3", trials=(100, 12), seconds=9.8,
         quick_seconds=2.0),
     "memory-matrices": Target(
         "explicit", "memory_matrices", "softmax_y(u_yᵀ W e_x) for ρ = 0 vs ρ = 1 "
-        "(N = d = 10, α = 1, T = 1000)", "§5.4", seconds=7.1, quick_seconds=1.5),
+        "(N = d = 10, α = 1, T = 1000)", "§5.4", trials=(100, 12), seconds=7.1, quick_seconds=1.5),
     "train-step-size": Target(
         "training", "step_size_effect", "error vs d for each SGD step size γ "
         "(B = 64, T = 10,240)", "§5.6", seconds=26.4, quick_seconds=3.0),
@@ -90,12 +93,12 @@ TARGETS: dict[str, Target] = {
         default=False, seconds=4 * 3600.0, quick_seconds=60.0, memory_mib=2000.0),
     "train-schedules": Target(
         "mechanisms", "schedules", "γ = 10, γ = 0.1 and γ = 10 decayed ×0.03 after "
-        "100 steps (N = 10, d = 5, B = 1)", "§5.7", seconds=5.3,
+        "100 steps (N = 10, d = 5, B = 1)", "§5.7", trials=(100, 3), seconds=5.3,
         quick_seconds=2.0),
     "train-adam-mechanism": Target(
         "mechanisms", "adam_mechanism", "population GD vs sign-GD vs normalised GD "
         "vs Adam β = 0 (N = d = 10): errors, gradient spread, memory snapshots",
-        "§5.8", seconds=10.4, quick_seconds=4.0),
+        "§5.8", trials=(100, 3), seconds=10.4, quick_seconds=4.0),
     "train-embeddings-2d": Target(
         "mechanisms", "embeddings_2d", "learned embeddings in d = 2: error vs M, "
         "output directions with their sectors, inputs by class", "§5.9",
@@ -103,7 +106,7 @@ TARGETS: dict[str, Target] = {
     "train-dynamics": Target(
         "mechanisms", "approximate_dynamics", "the per-token visit map, q vs p^ρ, "
         "real SGD against the approximation, fitted ρ vs γ", "§5.5",
-        seconds=14.7, quick_seconds=4.0),
+        trials=(100, 3), seconds=14.7, quick_seconds=4.0),
 }
 
 
