@@ -71,8 +71,8 @@ TARGETS: dict[str, Target] = {
     "overflow-large-n": Target(
         "overflow", "overflow_large_n", "overflow where the theory puts it: N = 10⁵, "
         "α ∈ {1.5, 2}, d ∈ {16, 64}, every seen token stored for T up to 10⁹ "
-        "(multinomial counts), total and stored-token errors against the predictor", "new",
-        trials=(8, 2), seconds=120.0, quick_seconds=15.0),
+        "(Poissonized draws), total and stored-token errors against the predictor", "new",
+        trials=(20, 3), seconds=120.0, quick_seconds=15.0),
     "asymptotics": Target(
         "asymptotics", "asymptotics", "capacity slopes at N = 10³–10⁵ and N = ∞ for "
         "α ∈ {1.5, 2} (population ρ ∈ {½, 1}, threshold ⌊d/8⌋) against finite-size "
