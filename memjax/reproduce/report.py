@@ -281,7 +281,7 @@ td,th{border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top;text-align:lef
 th{background:#f3f3f3}td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
 .v{font-weight:600;white-space:nowrap}.v-agrees{color:#087a2a}.v-converges{color:#0b6e99}
 .v-disagrees{color:#b00020}.v-observation,.v-new{color:#666}
-figure{margin:1.2em 0}figure img{width:100%;height:auto;border:1px solid #eee}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#444;margin-top:.3em}
 .settings{font-size:13px;color:#333;background:#fafafa;border-left:3px solid #ccc;
 padding:.4em .8em}.pending{color:#888;font-style:italic}pre{font-size:12px;
