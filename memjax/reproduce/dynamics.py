@@ -16,7 +16,7 @@ from memjax import data, dynamics, plot, retrieval, train
 from memjax.models import Model
 from memjax.reproduce import style
 from memjax.reproduce.report import Claim, save_data, save_figure
-from memjax.reproduce.training import TRIAL_SEEDS, _finish, _seeds
+from memjax.reproduce.training import TRIAL_SEEDS, _finish, _seeds, as_check
 from memjax.results import SweepResult
 from memjax.train import TrainConfig
 
@@ -112,10 +112,11 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     save_data(result, out_dir, "train_dynamics")
     end_sgd, end_approx = sgd_err[:, -1].mean(), approx_err[:, -1].mean()
     claims = [
-        Claim("5.5 approximate dynamics", "small steps store q ∝ p (ρ = 1)",
+        as_check(Claim("5.5 approximate dynamics", "small steps store q ∝ p (ρ = 1)",
               "ρ → 1 as γ → 0", f"ρ = {powers[0]:.3f} at γ = {rates[0]:g}",
               agrees=bool(abs(powers[0] - 1) < 0.05)),
-        Claim("5.5 approximate dynamics", "larger steps flatten q (smaller ρ; the paper "
+                   powers[0], 1.0),
+        as_check(Claim("5.5 approximate dynamics", "larger steps flatten q (smaller ρ; the paper "
               "compares with p^0.35 and p^0.05)", "ρ decreases as γ grows",
               f"ρ = {powers[len(rates) // 2]:.2f} at γ = {rates[len(rates) // 2]:.3g}, "
               f"min {powers.min():.2f} at γ = {rates[np.argmin(powers)]:.3g}, "
@@ -123,7 +124,8 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
               agrees=bool(np.all(np.diff(powers[rates <= 100]) < 0) and powers[-1] < 0.5),
               note="expected counts B·p(x) per step, B = 1000, 100 steps; agrees: strictly "
                    "decreasing up to γ = 100 and < 0.5 at the largest γ"),
-        Claim("5.5 approximate dynamics", "the per-token map tracks real SGD (N = 100, "
+                   powers[-1], 0.5),
+        as_check(Claim("5.5 approximate dynamics", "the per-token map tracks real SGD (N = 100, "
               f"d = {dim}, B = {batch}, γ = 1, {steps} steps)",
               "SGD error ≈ error of the approximation's memory",
               f"after {steps} steps: SGD {end_sgd:.3g}, approximation {end_approx:.3g}; "
@@ -131,6 +133,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
               agrees=bool(abs(end_sgd - end_approx) <= 0.25 * max(end_sgd, end_approx)),
               note="agrees: final errors within 25%; the profile of SGD's scores includes "
                    "the interference of d = 10 ≪ N that the map ignores"),
+                   end_sgd, end_approx),
     ]
     return claims, [("§5.5: visit map; q(x)/‖q‖ vs rank against p, p^0.35, p^0.05; real "
                      "SGD vs the approximation (error, stored profile); fitted ρ vs γ",

@@ -20,7 +20,7 @@ from memjax.optimizers import Optimizer
 from memjax.reproduce import style
 from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 from memjax.reproduce.training import (GRID_SEEDS, PAPER, TRIAL_SEEDS, _finish, _fraction,
-                                       _seeds)
+                                       _seeds, as_check)
 from memjax.results import SweepResult
 from memjax.train import TrainConfig
 
@@ -58,14 +58,16 @@ def schedules(out_dir, *, key, quick=False, seeds=None, progress=False):
     final = {label: mean[s, late].mean() for s, label in enumerate(labels)}
     early = mean[:, 100]
     claims = [
-        Claim("5.7 schedules", "a large step learns fast (B = 1)", "error at step 100: "
+        as_check(Claim("5.7 schedules", "a large step learns fast (B = 1)", "error at step 100: "
               "γ = 10 < γ = 0.1", f"{early[0]:.3g} vs {early[1]:.3g}",
               agrees=bool(early[0] < early[1])),
-        Claim("5.7 schedules", "a large step with B = 1 keeps overwriting memories; decaying "
+                   early[0], early[1]),
+        as_check(Claim("5.7 schedules", "a large step with B = 1 keeps overwriting memories; decaying "
               "it keeps the fast start and ends lowest", "final error: decayed ≤ γ = 10 "
               "and ≤ γ = 0.1", "; ".join(f"{k}: {v:.3g}" for k, v in final.items()),
               fit_range=f"mean over the last 100 of {steps} steps",
               agrees=bool(final[labels[2]] <= min(final[labels[0]], final[labels[1]]))),
+                   final[labels[2]], min(final[labels[0]], final[labels[1]])),
     ]
     return claims, [("§5.7: step-size schedules, error before each step (±½ std)",
                      save_figure(fig, out_dir, "train_schedules"))]
@@ -129,7 +131,7 @@ def adam_mechanism(out_dir, *, key, quick=False, seeds=None, progress=False):
     at_end = {k: v[:, -1] == 0 for k, v in errors.items()}
     shrink = {k: float(np.median(v[:, -1] / v[:, 1])) for k, v in spreads.items()}
     claims = [
-        Claim("5.8 Adam's mechanism", "sign-GD and normalised GD store all N = d = 10 "
+        as_check(Claim("5.8 Adam's mechanism", "sign-GD and normalised GD store all N = d = 10 "
               "associations within 100 steps", "error 0 at some step ≤ 100 in every trial",
               f"sign: {_fraction(stored['sign-GD'])}, normalised: "
               f"{_fraction(stored['normalised GD'])}, Adam β=0: "
@@ -141,12 +143,14 @@ def adam_mechanism(out_dir, *, key, quick=False, seeds=None, progress=False):
                           and stored["normalised GD"].mean() >= 0.95),
               note="agrees: in ≥ 95% of trials; a constant-size sign step can bounce a "
                    "stored token out again"),
-        Claim("5.8 Adam's mechanism", "plain GD does not (its gradients shrink as the head "
+                   min(stored["sign-GD"].mean(), stored["normalised GD"].mean()), 0.95),
+        as_check(Claim("5.8 Adam's mechanism", "plain GD does not (its gradients shrink as the head "
               "is learned)", "GD error > 0 at step 100",
               f"GD stores all (at any step) in {_fraction(stored['GD'])} trials; its "
               f"gradient std falls "
               f"×{1 / shrink['GD']:.3g} over 100 steps",
               agrees=bool(stored["GD"].mean() <= 0.05), note="agrees: in ≤ 5% of trials"),
+                   stored["GD"].mean(), 0.05),
     ]
     return claims, figures
 
@@ -237,14 +241,15 @@ def embeddings_2d(out_dir, *, key, quick=False, seeds=None, progress=False):
     mean = err.mean(axis=1)
     small = np.asarray(outputs) <= 20
     at20 = float(np.interp(20, outputs, mean))
-    claim = Claim("5.9 learned embeddings, d = 2", "with learned embeddings a 2-d memory "
+    claim = as_check(Claim("5.9 learned embeddings, d = 2", "with learned embeddings a 2-d memory "
                   "recalls (nearly) all associations until M ≈ 20–30",
                   "error ≈ 0 up to M ≈ 20, then rises",
                   f"max mean error over M ≤ 20: {mean[small].max():.2g}; at M = "
                   f"{outputs[-1]}: {mean[-1]:.2g}", f"M ∈ [{outputs[0]}, {outputs[-1]}]",
                   agrees=bool(mean[small].max() <= 0.01 and mean[-1] >= 3 * max(at20, 1e-4)),
                   note=f"population loss, Adam β = 0, step {rate:g}, {steps} steps; agrees: "
-                       "≤ 0.01 for M ≤ 20 and ≥ 3× higher at the largest M")
+                       "≤ 0.01 for M ≤ 20 and ≥ 3× higher at the largest M"),
+                   mean[small].max(), 0.01)
     return [claim], [("§5.9: error vs M in d = 2 with learned embeddings; learned output "
                       "directions with their decision sectors, and the inputs' W e_x by "
                       "class (M = 5)", save_figure(fig, out_dir, "train_embeddings_2d"))]

@@ -22,6 +22,7 @@ from memjax import data, plot, theory, train_grid
 from memjax.models import Model
 from memjax.optimizers import Optimizer
 from memjax.reproduce import style
+from memjax.reproduce.claims import comparison_check
 from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 
 PAPER = dict(num_inputs=100, num_outputs=5, zipf_exponent=2.0)
@@ -63,6 +64,18 @@ def _grid(key, *, quick, seeds, progress, **grid):
                                   progress=progress, **PAPER, **grid)
 
 
+def as_check(claim, measured, reference):
+    """A `Claim` (a comparison stated in words) as the claim rule's comparison `Check`:
+    the two numbers compared (e.g. the fraction of d where an effect holds, and the
+    fraction required), the verdict of the claim's rule, its words in the explanation."""
+    words = [f"measured: {claim.measured}", f"expected: {claim.predicted}",
+             claim.fit_range, claim.note]
+    return comparison_check(claim.experiment, claim.claim, float(measured),
+                            float(reference), bool(claim.agrees),
+                            explanation="; ".join(filter(None, words)),
+                            figure="§" + claim.experiment.split()[0])
+
+
 def _fraction(flags) -> str:
     flags = np.asarray(flags, bool)
     return f"{flags.sum()}/{flags.size}"
@@ -98,13 +111,14 @@ def _plot_step_size(result, out_dir, stem, *, batch, samples):
                                  f"{_setting(err, B=batch, T=samples)}")  # mean: (dim, γ)
     monotone = np.all(np.diff(mean, axis=1) <= 0, axis=1)
     better = mean[:, -1] < mean[:, 0]
-    claim = Claim("5.6 step size", f"larger SGD steps lower the error (B = {batch}, "
+    claim = as_check(Claim("5.6 step size", f"larger SGD steps lower the error (B = {batch}, "
                   f"T = {samples:,}, matrix model)", "error decreases with γ at every d",
                   f"non-increasing in γ at {_fraction(monotone)} d; γ = {rates[-1]:g} below "
                   f"γ = {rates[0]:g} at {_fraction(better)} d",
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(better.mean() >= 0.75),
                   note="agrees: largest γ below smallest at ≥ 3/4 of d" + _diverged_note(
-                      result))
+                      result)),
+                   better.mean(), 0.75)
     return [claim], [(f"§5.6: error vs d for each step size (SGD, B = {batch}, "
                       f"T = {samples:,}; bands ±½ std over seeds)", save_figure(fig, out_dir, stem))]
 
@@ -117,12 +131,13 @@ def _plot_batch_size(result, out_dir, stem, *, rate, samples):
                                  f"SGD, batch sizes $B$ at a fixed budget\n"
                                  f"{_setting(err, gamma=rate, T=samples)}")  # (dim, B)
     smaller = mean[:, 0] < mean[:, -1]
-    claim = Claim("5.6 batch size", f"at a fixed budget T = {samples:,}, smaller batches "
+    claim = as_check(Claim("5.6 batch size", f"at a fixed budget T = {samples:,}, smaller batches "
                   f"(more steps) help (SGD, γ = {rate:g})",
                   f"error(B = {batches[0]}) < error(B = {batches[-1]})",
                   f"at {_fraction(smaller)} d; mean over d {mean[:, 0].mean():.3g} vs "
                   f"{mean[:, -1].mean():.3g}", f"d ∈ [{dims.min()}, {dims.max()}]",
-                  agrees=bool(smaller.mean() >= 0.75), note="agrees: at ≥ 3/4 of d")
+                  agrees=bool(smaller.mean() >= 0.75), note="agrees: at ≥ 3/4 of d"),
+                   smaller.mean(), 0.75)
     return [claim], [(f"§5.6: error vs d for each batch size at T = {samples:,} "
                       f"(SGD, γ = {rate:g})", save_figure(fig, out_dir, stem))]
 
@@ -147,13 +162,14 @@ def _plot_sgd_vs_adam(result, out_dir, stem, *, batch, samples):
     sgd, adam = best["sgd"].mean(axis=1), best["adam"].mean(axis=1)
     wins = adam <= sgd
     large = dims >= 100
-    claim = Claim("5.6 SGD vs Adam", "Adam (β₁ = β₂ = 0) stores rare tokens better than SGD, "
+    claim = as_check(Claim("5.6 SGD vs Adam", "Adam (β₁ = β₂ = 0) stores rare tokens better than SGD, "
                   f"best γ per seed (B = {batch}, T = {samples:,})", "Adam ≤ SGD",
                   f"Adam ≤ SGD at {_fraction(wins)} d ({_fraction(wins[large])} of d ≥ 100); "
                   f"at d = {dims[-1]}: {adam[-1]:.3g} vs {sgd[-1]:.3g}",
                   f"d ∈ [{dims.min()}, {dims.max()}]",
                   agrees=bool(wins[large].mean() >= 0.75 if large.any() else wins.mean()
-                              >= 0.75), note="agrees: at ≥ 3/4 of d ≥ 100")
+                              >= 0.75), note="agrees: at ≥ 3/4 of d ≥ 100"),
+                   wins[large].mean() if large.any() else wins.mean(), 0.75)
     return [claim], [(f"§5.6: SGD vs Adam with the best step size per seed (B = {batch}, "
                       f"T = {samples:,})", save_figure(fig, out_dir, stem))]
 
@@ -173,13 +189,14 @@ def _plot_layer_norm(result, out_dir, stem, *, rate, batch, samples):
     _finish(axes[0], "memory dimension $d$", "layer norm (solid) or none (dashed)\n"
             + _setting(err, gamma=rate, B=batch, T=samples))
     helps = mean["adam", True] <= mean["adam", False]
-    claim = Claim("5.6 layer norm", f"layer norm helps Adam (γ = {rate:g}, B = {batch}, "
+    claim = as_check(Claim("5.6 layer norm", f"layer norm helps Adam (γ = {rate:g}, B = {batch}, "
                   f"T = {samples:,})", "Adam + LN ≤ Adam",
                   f"at {_fraction(helps)} d; at d = {dims[-1]}: "
                   f"{mean['adam', True][-1]:.3g} vs {mean['adam', False][-1]:.3g} "
                   f"(SGD: {mean['sgd', True][-1]:.3g} vs {mean['sgd', False][-1]:.3g})",
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(helps.mean() >= 0.75),
-                  note="agrees: at ≥ 3/4 of d")
+                  note="agrees: at ≥ 3/4 of d"),
+                   helps.mean(), 0.75)
     return [claim], [(f"§5.6: layer norm (solid) vs none (dashed), γ = {rate:g}, "
                       f"B = {batch}, T = {samples:,}", save_figure(fig, out_dir, stem))]
 
@@ -211,7 +228,7 @@ def _plot_embeddings(result, out_dir, stem, *, rate, batch, samples):
     axes[0].legend(loc="lower left")
     learned = np.minimum(mean.get("learnable", np.inf), mean.get("exponential", np.inf))
     below = learned <= mean["matrix"]
-    claim = Claim("5.6 learned embeddings", "learning the embeddings removes the capacity "
+    claim = as_check(Claim("5.6 learned embeddings", "learning the embeddings removes the capacity "
                   f"limit (SGD, γ = {rate:g}, B = {batch}, T = {samples:,})",
                   "learned ≤ fixed, near the floor (1 − 1/M) × missing mass at every d",
                   f"learned ≤ fixed at {_fraction(below)} d; best learned at d = {dims[0]}: "
@@ -219,7 +236,8 @@ def _plot_embeddings(result, out_dir, stem, *, rate, batch, samples):
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(below.mean() >= 0.75),
                   note="agrees: best learned model ≤ fixed at ≥ 3/4 of d; the floor is the "
                        "expected error of recalling every seen token (an unseen one is "
-                       "right 1/M of the time)")
+                       "right 1/M of the time)"),
+                   below.mean(), 0.75)
     return [claim], [(f"§5.6: learned vs fixed embeddings (SGD, γ = {rate:g}, B = {batch}, "
                       f"T = {samples:,}); dotted: (1 − 1/M) × the expected unseen mass",
                       save_figure(fig, out_dir, stem))]
@@ -244,13 +262,14 @@ def _plot_samples(result, out_dir, stem, *, dim, batch):
         seeds=best.shape[0], d=dim, B=batch))
     decreasing = {k: bool(v[-1] < v[0]) for k, v in final.items()}
     winner = min(final, key=lambda k: final[k][-1])
-    claim = Claim("5.6 error vs T", f"every optimizer/LN pair improves with T; Adam + LN is "
+    claim = as_check(Claim("5.6 error vs T", f"every optimizer/LN pair improves with T; Adam + LN is "
                   f"best (d = {dim}, B = {batch}, best γ per seed)",
                   "decreasing in T; Adam + LN lowest at the largest T",
                   "; ".join(f"{k}: {v[0]:.3g} → {v[-1]:.3g}" for k, v in final.items()),
                   f"T ∈ [{sizes.min():,}, {sizes.max():,}]",
                   agrees=bool(all(decreasing.values()) and winner == "Adam + LN"),
-                  note=f"lowest at the largest T: {winner}")
+                  note=f"lowest at the largest T: {winner}"),
+                   final["Adam + LN"][-1], min(v[-1] for k, v in final.items() if k != "Adam + LN"))
     return [claim], [(f"§5.6: error vs T for the four optimizer/LN pairs (d = {dim}, "
                       f"B = {batch}, best γ per seed)", save_figure(fig, out_dir, stem))]
 
