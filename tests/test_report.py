@@ -15,24 +15,20 @@ import pytest  # noqa: E402
 
 import memjax.reproduce as reproduce  # noqa: E402
 from memjax.reproduce import cli, report  # noqa: E402
+from memjax.reproduce.claims import Check  # noqa: E402
 from memjax.reproduce.report import Claim, new_figure, save_figure  # noqa: E402
 
 CALLS = []
 
 
-@dataclasses.dataclass(frozen=True)
-class Slope:
-    """A stand-in for a claim-rule row: to_dict() with numbers."""
-
-    measured: float
-    ci_low: float
-    ci_high: float
-
-    def to_dict(self):
-        return {"experiment": "fake", "claim": "error vs d", "kind": "slope",
-                "measured": self.measured, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "reference": -0.5, "exponent": -0.5, "offset": 0.0, "fit_range": [10, 100],
-                "tolerance": 0.01, "verdict": "agrees", "explanation": "reference inside"}
+def _rows():
+    slope = Check("fake", "error vs d", "slope", -0.49, "agrees", ci_low=-0.52,
+                  ci_high=-0.47, reference=-0.5, reference_kind="predictor", exponent=-0.45,
+                  fit_range={"variable": "d", "low": 10, "high": 100, "points": 5},
+                  tolerance=0.01, converges=True, explanation="reference inside")
+    level = Check("fake", "error level", "level", 0.03, "agrees", reference=0.0,
+                  reference_kind="predictor", tolerance=0.05)
+    return [slope, level, Claim("fake", "a < b", "a < b", "1 vs 2", agrees=True)]
 
 
 def _fake(name):
@@ -44,8 +40,7 @@ def _fake(name):
         fig, axes = new_figure(1)
         axes[0].plot([1, 2], [1, seeds or 3])
         png = save_figure(fig, out_dir, f"fig_{name}")
-        return [Slope(-0.49, -0.52, -0.47), Claim("fake", "a < b", "a < b", "1 vs 2",
-                                                  agrees=True)], [(f"caption {name}", png)]
+        return _rows(), [(f"caption {name}", png)]
     return target
 
 
@@ -72,7 +67,8 @@ def test_an_interrupted_run_leaves_a_valid_partial_report(fakes, tmp_path):
     assert "ran 1 of 3" in text and "partial" in text and "Not run yet" in text
     summary = report.parse_markdown_tables(text)[0]
     assert [r["target"] for r in summary] == ["[a](#a)", "[boom](#boom)", "[b](#b)"]
-    assert summary[0]["verdicts"] == "2 agrees" and summary[1]["verdicts"] == "running"
+    assert summary[0]["verdicts"] == "3 agrees, 1 converge"
+    assert summary[1]["verdicts"] == "running"
     saved = json.loads((tmp_path / "claims.json").read_text())
     assert saved["complete"] is False and {c["target"] for c in saved["claims"]} == {"a"}
 
@@ -97,14 +93,21 @@ def test_a_rerun_reuses_targets_on_disk_and_recomputes_what_changed(fakes, tmp_p
 def test_claims_json_keeps_numbers_and_the_report_shows_them(fakes, tmp_path):
     cli.run(tmp_path, ["a"], key=3, progress=False)
     saved = json.loads((tmp_path / "claims.json").read_text())
-    slope, statement = saved["claims"]
+    slope, level, statement = saved["claims"]
     assert slope["measured"] == -0.49 and slope["ci_low"] == -0.52
-    assert slope["fit_range"] == [10, 100] and slope["verdict"] == "agrees"
-    assert statement["verdict"] == "agrees" and statement["kind"] == "statement"
+    assert slope["offset"] == pytest.approx(-0.05) and slope["converges"] is True
+    assert slope["fit_range"] == {"variable": "d", "low": 10, "high": 100, "points": 5}
+    assert level["tolerance"] == 0.05 and statement["verdict"] == "agrees"
+    assert statement["kind"] == "statement"
     assert saved["meta"]["key"] == 3 and saved["meta"]["dtype"] in ("float32", "float64")
     rows = report.parse_markdown_tables((tmp_path / "report.md").read_text())[1]
     assert rows[0]["measured [95% CI]"] == "−0.490 [−0.520, −0.470]"
-    assert rows[0]["reference"] == "−0.500 (± 0.01)" and rows[0]["range"] == "[10, 100]"
+    assert rows[0]["reference"] == "−0.500 ± 0.01 (predictor)"
+    assert rows[0]["exponent"] == "−0.450 (offset −0.050)"
+    assert rows[0]["range"] == "d ∈ [10, 100] (5 pts)"
+    assert rows[0]["verdict"] == "agrees; converges"
+    assert rows[1]["measured [95% CI]"] == "max |log ratio| 0.03"
+    assert rows[1]["reference"] == "≤ 0.05 (predictor)"
 
 
 def test_report_html_is_self_contained_with_each_figure_beside_its_rows(fakes, tmp_path):
@@ -114,7 +117,7 @@ def test_report_html_is_self_contained_with_each_figure_beside_its_rows(fakes, t
     assert len(sources) == 2 and all(s.startswith("data:image/png;base64,") for s in sources)
     section = page[page.index("<h2 id='b'>"):page.index("<h2>Provenance")]
     assert "caption b" in section and "<b>new</b>" in section and section.count("<img") == 1
-    assert "Agreement rule." in page and "git_commit" in page
+    assert "<p class='rule'>" in page and "git_commit" in page
 
 
 def test_the_estimate_scales_with_seeds_and_lists_show_whole_descriptions(fakes):

@@ -1,7 +1,7 @@
 """`memjax reproduce`: the paper's experiments as named targets, their claims and the report.
 
 One module per experiment family: `explicit` (the explicit memory schemes, §5.1–5.4),
-`training` (the §5.6 optimizer grid and its slices), `mechanisms` (§5.5, §5.7–5.9);
+`training` (the §5.6 optimizer grid and its slices), `mechanisms` (§5.7–5.9), `dynamics` (§5.5);
 `report` writes report.md / report.html / claims.json, `style` is the one figure style,
 `cli` the command line. `TARGETS` maps each target's name to a `Target`: where its
 function lives (imported only when the target runs, so `--list` starts no JAX), a one-line
@@ -118,7 +118,7 @@ TARGETS: dict[str, Target] = {
         "output directions with their sectors, inputs by class", "§5.9",
         seconds=75.0, quick_seconds=6.0),
     "train-dynamics": Target(
-        "mechanisms", "approximate_dynamics", "the per-token visit map, q vs p^ρ, "
+        "dynamics", "approximate_dynamics", "the per-token visit map, q vs p^ρ, "
         "real SGD against the approximation, fitted ρ vs γ", "§5.5",
         trials=(100, 3), seconds=14.7, quick_seconds=4.0),
 }

@@ -2,7 +2,7 @@
 
 `memjax.cli` delegates here lazily, so building the parser or `--list` imports no JAX.
 Each finished target leaves `targets/<name>.json` in the output folder: the configuration
-it ran under, its rows, figures, settings, wall time and the SHA-256 of every file it
+it ran under (arguments, memjax version, a digest of memjax's sources, dtype), its rows, figures, settings, wall time and the SHA-256 of every file it
 wrote. A rerun with the same configuration reuses it after checking those hashes (a
 changed configuration, a missing or altered file, or `--overwrite` recomputes it). The
 report is rewritten after every target.
@@ -242,8 +242,18 @@ def _config(name, *, key, quick, seeds, conventions) -> dict:
     from memjax import __version__
 
     return {"target": name, "key": key, "quick": quick, "seeds": seeds,
-            "conventions": conventions, "memjax": __version__,
+            "conventions": conventions, "memjax": __version__, "code": _code_digest(),
             "x64": bool(jax.config.jax_enable_x64)}
+
+
+def _code_digest() -> str:
+    """SHA-256 of memjax's sources: changed code recomputes a target instead of reusing."""
+    digest = hashlib.sha256()
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _pending(name, target) -> dict:

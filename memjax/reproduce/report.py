@@ -24,7 +24,7 @@ from memjax import _atomic
 
 VERDICTS = ("agrees", "converges", "disagrees", "observation", "new")
 RULE_PLACEHOLDER = (
-    "A slope claim compares the measured slope's bootstrap 95% interval over seeds with "
+    "**Agreement rule.** A slope claim compares the measured slope's bootstrap 95% interval over seeds with "
     "the theory's asymptotic exponent; a qualitative claim states its own rule in its row.")
 
 
@@ -97,30 +97,50 @@ def _num(value, signed=False) -> str:
 
 
 def _range(value) -> str:
+    if isinstance(value, dict):  # the claim rule's {"variable", "low", "high", "points"}
+        text = f"{value.get('variable', 'x')} ∈ [{_num(value.get('low'))}, " \
+               f"{_num(value.get('high'))}]"
+        return text + (f" ({value['points']} pts)" if value.get("points") else "")
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
             isinstance(v, (int, float)) for v in value):
         return f"[{_num(value[0])}, {_num(value[1])}]"
     return "" if value is None else str(value)
 
 
+def verdict_text(row: dict) -> str:
+    """The verdict, with 'converges' when the references approach the exponent."""
+    verdict = str(row.get("verdict", ""))
+    if row.get("converges") is True and row.get("kind") != "convergence":
+        verdict += "; converges"
+    return verdict
+
+
 def cells(row: dict) -> dict:
     """The display cells of a row dict: claim, measured, reference, exponent, range,
     verdict, explanation (strings)."""
-    signed = row.get("kind") == "slope"
+    kind = row.get("kind")
+    signed = kind in ("slope", "convergence")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     measured = _num(row.get("measured"), signed)
-    if isinstance(row.get("ci_low"), (int, float)) and isinstance(row.get("ci_high"),
-                                                                  (int, float)):
+    if number(row.get("ci_low")) and number(row.get("ci_high")):
         measured += f" [{_num(row['ci_low'], signed)}, {_num(row['ci_high'], signed)}]"
-    reference = row.get("reference", row.get("predicted"))
-    reference = _num(reference, signed)
-    if isinstance(row.get("tolerance"), (int, float)) and row.get("tolerance"):
-        reference += f" (± {_num(row['tolerance'])})"
-    exponent = _num(row.get("exponent"), signed)
-    if isinstance(row.get("offset"), (int, float)):
+    source = row.get("reference_kind", "")
+    tolerance = row.get("tolerance")
+    if kind == "level":  # measured is max |log(measured/reference)|, to stay ≤ tolerance
+        measured = f"max |log ratio| {measured}"
+        reference = f"≤ {_num(tolerance)}" + (f" ({source})" if source else "")
+    else:
+        reference = _num(row.get("reference", row.get("predicted")), signed)
+        if number(tolerance) and tolerance and kind != "convergence":
+            reference += f" ± {_num(tolerance)}"
+        if source:
+            reference += f" ({source})"
+    exponent = _num(row.get("exponent"), True)
+    if number(row.get("offset")):
         exponent += f" (offset {_num(row['offset'], True)})"
     return {"claim": str(row.get("claim", "")), "measured": measured,
             "reference": reference, "exponent": exponent,
-            "range": _range(row.get("fit_range")), "verdict": str(row.get("verdict", "")),
+            "range": _range(row.get("fit_range")), "verdict": verdict_text(row),
             "explanation": str(row.get("explanation") or row.get("note") or "")}
 
 
@@ -165,7 +185,11 @@ def counts(rows) -> dict:
     for row in rows:
         out[row.get("verdict", "")] = out.get(row.get("verdict", ""), 0) + 1
     order = [v for v in VERDICTS if v in out] + [v for v in out if v not in VERDICTS]
-    return {v: out[v] for v in order}
+    out = {v: out[v] for v in order}
+    converging = sum(row.get("converges") is True for row in rows)
+    if converging:
+        out["converge"] = converging
+    return out
 
 
 def _counts_text(rows) -> str:
@@ -248,7 +272,7 @@ def _json_default(value):
 
 
 def _markdown(title, intro, rule, conventions, sections, meta) -> str:
-    md = [f"# {title}", "", intro, "", f"**Agreement rule.** {rule}", "",
+    md = [f"# {title}", "", intro, "", rule, "",
           f"**How to read a row.** {READING}", ""]
     if conventions:
         md += [f"**Conventions.** {conventions}", ""]
@@ -281,7 +305,7 @@ td,th{border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top;text-align:lef
 th{background:#f3f3f3}td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
 .v{font-weight:600;white-space:nowrap}.v-agrees{color:#087a2a}.v-converges{color:#0b6e99}
 .v-disagrees{color:#b00020}.v-observation,.v-new{color:#666}
-figure{margin:1.2em 0}figure img{width:100%;height:auto;border:1px solid #eee}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#444;margin-top:.3em}
 .settings{font-size:13px;color:#333;background:#fafafa;border-left:3px solid #ccc;
 padding:.4em .8em}.pending{color:#888;font-style:italic}pre{font-size:12px;
@@ -304,7 +328,7 @@ def _html(title, intro, rule, conventions, sections, meta, out_dir) -> str:
              f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1><p>{e(intro)}</p>",
-             f"<p class='rule'><b>Agreement rule.</b> {e(rule)}</p>",
+             f"<p class='rule'>{_inline_md(rule)}</p>",
              f"<p><b>How to read a row.</b> {_inline_md(READING)}</p>"]
     if conventions:
         parts.append(f"<p><b>Conventions.</b> {e(conventions)}</p>")
@@ -339,7 +363,8 @@ def _html(title, intro, rule, conventions, sections, meta, out_dir) -> str:
             for row in s["rows"]:
                 c = cells(row)
                 parts.append("<tr>" + "".join(
-                    f"<td class='v v-{e(c[k])}'>{e(c[k])}</td>" if k == "verdict" else
+                    f"<td class='v v-{e(row.get('verdict', ''))}'>{e(c[k])}</td>"
+                    if k == "verdict" else
                     f"<td class='num'>{e(c[k])}</td>" if k in ("measured", "reference",
                                                                "exponent") else
                     f"<td>{e(c[k])}</td>" for k in COLUMNS) + "</tr>")

@@ -58,6 +58,14 @@ def scheme_color(name: str, index: int = 0) -> str:
     return SCHEME_COLORS.get(family, color(index))
 
 
+def sequence(count: int, cmap: str = "viridis") -> list:
+    """`count` colours in order along a sequential colormap (for ordered values: γ, B)."""
+    import matplotlib
+    import numpy as np
+
+    return [matplotlib.colormaps[cmap](v) for v in np.linspace(0.0, 0.85, max(count, 1))]
+
+
 def linestyle(index: int):
     """The index-th line style (e.g. per T, or per layer-norm setting)."""
     return LINESTYLES[index % len(LINESTYLES)]
@@ -115,15 +123,18 @@ def panel_letters(axes, *, start=0):
 
 def setting(*, N=None, M=None, alpha=None, seeds=None, **more) -> str:
     """A title fragment such as '$N = 1000$, $M = 5$, $\\alpha = 2$, 100 seeds'; extra
-    keywords are appended as 'name = value' (names given in mathtext, e.g. d='10')."""
+    keywords are appended as 'name = value' (gamma, rho, beta become Greek)."""
     parts = []
     for symbol, value in (("N", N), ("M", M), (r"\alpha", alpha)):
         if value is not None:
             parts.append(f"${symbol} = {_number(value)}$")
-    parts += [f"${name} = {_number(value)}$" for name, value in more.items()]
+    parts += [f"${SYMBOLS.get(name, name)} = {_number(value)}$" for name, value in more.items()]
     if seeds is not None:
         parts.append(f"{seeds} seed{'s' if seeds != 1 else ''}")
     return ", ".join(parts)
+
+
+SYMBOLS = {"gamma": r"\gamma", "rho": r"\rho", "alpha": r"\alpha", "beta": r"\beta"}
 
 
 def _number(value) -> str:
