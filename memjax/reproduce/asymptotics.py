@@ -161,7 +161,8 @@ def _figure(out_dir, panels, alphas, kinds, sim_n, ref_n, windows, num_seeds):
         ax.set_xticks(ticks, [f"$10^{{{int(round(math.log10(n)))}}}$" for n in ticks[:-1]]
                       + ["$\\infty$"])
         style.finish(ax, "number of inputs $N$", "slope of error vs $d$", logx=False,
-                     logy=False)
+                     logy=False, legend=False)
+        ax.legend(fontsize=7, loc="best")
         style.title(ax, "slopes along $N$ (dots: simulated, 95% CI)",
                     style.setting(M=M, alpha=alpha, seeds=num_seeds, T="\\infty"))
     ax = axes[-1]
@@ -176,7 +177,7 @@ def _figure(out_dir, panels, alphas, kinds, sim_n, ref_n, windows, num_seeds):
                        linewidth=0.9)
     style.finish(ax, "largest $d$ of the window", "reference slope at $N = \\infty$",
                  logy=False)
-    ax.legend(fontsize=7, ncol=1)
+    ax.legend(fontsize=6.5, ncol=1, loc="center right", bbox_to_anchor=(1.0, 0.6))
     style.title(ax, "references along $d$ ($N = \\infty$)",
                 style.setting(M=M, T="\\infty"))
     style.panel_letters(axes)

@@ -203,8 +203,10 @@ def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False
         _band(axes[1], dims, result.sel(scheme=top_name, num_samples=t), colour,
               label="$T = \\infty$" if math.isinf(t) else f"$T = {t:,}$".replace(",", "{,}"),
               linestyle=style.linestyle(len(paper_t) - 1 - i))
-    axes[1].plot(dims, unstored, color=colour, linestyle="--", linewidth=1.0, marker="x",
-                 markersize=4, label="$(1-1/M)\\sum_{x\\geq P}p(x)$")
+    stored = tops >= 1  # P = 0 is W = 0 (class 0 everywhere), not an unstored-mass case
+    axes[1].plot(np.asarray(dims)[stored], unstored[stored], color=colour, linestyle="--",
+                 linewidth=1.0, marker="x", markersize=4,
+                 label="$(1-1/M)\\sum_{x\\geq P}p(x)$")
     _exponent_line(axes[1], dims, d_exp, window[0], np.interp(window[0], dims, unstored),
                    colour, f"$d^{{{d_exp:g}}}$ (exponent)")
     style.finish(axes[1], "memory dimension $d$")
@@ -510,6 +512,7 @@ def overflow(out_dir, *, key, quick=False, seeds=None, progress=False,
         axes[1].axhline(plateau[j], color=style.color(i), linestyle="--", linewidth=1.0)
     style.finish(axes[1], "number of samples $T$")
     style.title(axes[1], "error vs $T$ (dashed: predicted plateau)", setting)
+    axes[1].set_ylim(1e-3, 1.2)
     colour = style.scheme_color("empirical")
     _band(axes[2], dims, last, colour, label=f"$T = {sizes[-1]:,}$".replace(",", "{,}"))
     style.theory_line(axes[2], dims, plateau, colour, label="predictor, all $N$ stored")
@@ -517,6 +520,7 @@ def overflow(out_dir, *, key, quick=False, seeds=None, progress=False,
                  label="authors' figure")
     style.finish(axes[2], "memory dimension $d$")
     style.title(axes[2], "plateau level vs $d$", setting)
+    axes[2].set_ylim(1e-3, 1.2)
     style.panel_letters(axes)
     return rows, [("§5.3 in the paper's setting (N = 100, α = 0.5, every seen token "
                    "stored): (a) seed-mean error over (d, T), log colour scale; (b) error vs "
@@ -563,6 +567,7 @@ def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False,
                    edgecolors="black", linewidths=0.4, label="$f^*(x)$")
         ax.set_xlabel("output $y$")
         ax.set_ylabel("input $x$ (by frequency)")
+        ax.grid(False)
         style.title(ax, f"$\\rho = {power:g}$: recalled {recalled[power]}/10",
                     style.setting(N=num_inputs, M=M, alpha=alpha, d=dim, T=size))
     bar = plt.colorbar(image, ax=list(axes), shrink=0.9)

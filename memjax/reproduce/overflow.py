@@ -6,8 +6,8 @@ outnumber d: the interference of all stored associations drowns each one, and th
 climbs towards chance (1 − 1/M). Sampling is Poissonized, which costs nothing in T (T up to
 10⁹): token x first arrives at time Exp(1)/p_x and is stored at T iff it has arrived — the
 seen set of a Poisson(T) number of draws, within O(1/√T) of exactly T draws (the only
-statistic the scheme reads is the seen set). Besides the total error, each seed's error is split into the part on stored (seen)
-tokens, which only grows with T, and the part on unseen tokens, which only shrinks.
+statistic the scheme reads is the seen set). Besides the total error, each seed reports the error rate on its stored (seen) tokens
+alone, which only grows with T as their number grows.
 
 The reference is the Gaussian-interference predictor with the seen set in expectation:
 token x is stored with probability s_x = 1 − e^(−T p_x), so per class the stored tokens
@@ -35,7 +35,8 @@ _EMBEDDINGS, _DATA = 0, 1
 
 
 def predicted_seen_error(probs, sizes, dims):
-    """Predicted (total, stored-token) errors of q = 1{seen}, each (T, D), float64.
+    """Predicted total error and error rate on stored tokens of q = 1{seen}, each (T, D),
+    float64 (the rate: predicted wrong stored mass over the expected stored mass).
 
     Two representatives per class (stored: q = 1; unseen: q = 0) carry the class's
     expected masses (see the module docstring); f(x) = x mod M.
@@ -67,12 +68,14 @@ def predicted_seen_error(probs, sizes, dims):
         return np.asarray(out, np.float64).reshape(num_t, num_d)
 
     stored_only = np.concatenate([p_stored, np.zeros_like(p_unseen)], -1)
-    return run(mass), run(stored_only)
+    held = np.maximum(p_stored.sum(-1), 1e-300)[:, None]  # expected stored mass (T, 1)
+    return run(mass), run(stored_only) / held
 
 
 @functools.partial(jax.jit, static_argnames=("num_inputs", "dims", "sizes"))
 def _seed_split(key, seed, probs, *, num_inputs, dims, sizes):
-    """(total, stored-token) errors of q = 1{seen} for one seed, each (T, D), with the
+    """(total error, error rate on stored tokens) of q = 1{seen} for one seed, each (T, D)
+    (the rate is Σ_stored p·1[wrong] / Σ_stored p, 0 when nothing is stored), with the
     seed's input and output embeddings drawn at max(dims) (nested prefixes for every d).
 
     W = Σ_z u_z g_zᵀ with g_z = Σ_{f(x)=z} q(x) e_x, so scores = (E Gᵀ)(U Uᵀ)ᵀ cost N·d·M.
@@ -97,7 +100,10 @@ def _seed_split(key, seed, probs, *, num_inputs, dims, sizes):
             scores = (inputs @ g.T) @ gram.T  # (N, M)
             wrong = jnp.argmax(scores, axis=1) != targets
             mass = jnp.where(wrong, probs, 0.0)
-            return jnp.sum(mass), jnp.sum(jnp.where(q > 0, mass, 0.0))
+            # The error rate among stored tokens: their wrong mass over their mass.
+            stored_mass = jnp.sum(jnp.where(q > 0, probs, 0.0))
+            return jnp.sum(mass), jnp.sum(jnp.where(q > 0, mass, 0.0)) / jnp.where(
+                stored_mass > 0, stored_mass, 1.0)
 
         total, on_stored = jax.lax.map(errors, seen.astype(inputs.dtype))
         totals.append(total)
@@ -169,7 +175,7 @@ def _rows(alpha, num_inputs, dims, sizes, total, stored, predicted, predicted_st
         on_stored = stored[:, :, j].mean(0)
         grows = bool(on_stored[-1] > on_stored[best])
         out.append(claims.comparison_check(
-            exp, f"d = {d}: the error on stored tokens alone grows with T", float(
+            exp, f"d = {d}: the error rate on stored tokens alone grows with T", float(
                 on_stored[-1]), float(on_stored[best]), grows, figure="new",
             explanation=f"stored-token error {on_stored[best]:.3g} at the total's minimum, "
             f"{on_stored[-1]:.3g} at T = {sizes[-1]:.0e}; predicted "
@@ -188,7 +194,7 @@ def _figure(out_dir, curves, num_inputs, dims, sizes, num_seeds):
             colour = style.color(j)
             _band(ax, grid_t, total[:, :, j], colour, label=f"$d = {d}$, all tokens")
             _band(ax, grid_t, stored[:, :, j], colour, linestyle="-.", marker="^",
-                  label=f"$d = {d}$, stored tokens only")
+                  label=f"$d = {d}$, error rate on stored tokens")
             style.theory_line(ax, grid_t, predicted[:, j], colour)
             style.theory_line(ax, grid_t, predicted_stored[:, j], colour, linestyle=":")
             crossing = np.interp(math.log(d), np.log(np.maximum(seen, 1e-9)),
@@ -196,6 +202,7 @@ def _figure(out_dir, curves, num_inputs, dims, sizes, num_seeds):
             ax.axvline(math.exp(crossing), color=colour, linewidth=0.7, alpha=0.5)
         ax.axhline(CHANCE, color="0.5", linewidth=0.9, linestyle="--",
                    label="chance $1 - 1/M$")
+        ax.set_ylim(1e-3, 1.5)
         ax.plot([], [], color="0.3", linestyle="--", label="predictor (dotted: stored)")
         style.finish(ax, "number of samples $T$")
         ax.legend(fontsize=6.5, loc="lower left")
@@ -203,7 +210,7 @@ def _figure(out_dir, curves, num_inputs, dims, sizes, num_seeds):
                     style.setting(N=num_inputs, M=M, alpha=alpha, seeds=num_seeds))
     style.panel_letters(axes)
     caption = (f"Overflow where the theory puts it (new): N = {num_inputs:,} ≫ d, every seen "
-               "token stored, Poissonized draws. Solid: total error; dash-dot: error on "
-               "stored tokens only; dashed / dotted in the same colour: the predictor; thin "
+               "token stored, Poissonized draws. Solid: total error; dash-dot: error rate on "
+               "the stored tokens alone (their wrong mass over their mass); dashed / dotted in the same colour: the predictor; thin "
                "vertical lines: where the expected number of seen tokens equals d.")
     return caption, save_figure(fig, out_dir, "overflow_large_n")
