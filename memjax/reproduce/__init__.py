@@ -62,7 +62,7 @@ TARGETS: dict[str, Target] = {
         "threshold ⌊d/8⌋ vs d at T = ∞, α ∈ {1.5, 2, 3}, with the finite-N predictor",
         "§5.2", trials=(100, 12), seconds=22.0, quick_seconds=6.0),
     "overflow": Target(
-        "explicit", "overflow", "storing every seen token, N = 100, α = 0.5: the "
+        "overflow", "overflow", "storing every seen token, N = 100, α = 0.5: the "
         "error plateaus at a level set by d", "§5.3", trials=(100, 12), seconds=9.8,
         quick_seconds=2.0),
     "memory-matrices": Target(

@@ -17,8 +17,9 @@ import numpy as np
 
 from memjax import schemes, theory
 from memjax.reproduce import claims, style
-from memjax.reproduce.explicit import (M, _sweep, accurate_window, infinite_unstored_mass,
-                                       unstored_mass)
+from memjax.reproduce.explicit import _sweep
+from memjax.reproduce.references import (M, accurate_window, infinite_unstored_mass,
+                                         unstored_mass)
 from memjax.reproduce.report import new_figure, save_data, save_figure
 
 ALPHAS = (1.5, 2.0)

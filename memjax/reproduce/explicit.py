@@ -1,4 +1,5 @@
-"""Reproduction targets for the explicit memory schemes (SPEC §5.1–5.4).
+"""Reproduction targets for the explicit memory schemes (SPEC §5.1, §5.2, §5.4; §5.3 is in
+`overflow`).
 
 Each target is `fn(out_dir, *, key, quick, seeds, progress, conventions) -> (rows,
 figures)`: it runs its sweeps, saves each figure (PNG, PDF) and each grid's data (npz +
@@ -19,16 +20,14 @@ from memjax import data, fit, retrieval, schemes, theory
 from memjax.data import mod_targets, zipf_probs
 from memjax.embeddings import embeddings
 from memjax.grid import sweep
-from memjax.plot import mean_band
 from memjax.reproduce import claims, style
+from memjax.reproduce.references import (
+    CONVERGENCE_NOTE, M, UNSTORED_WINDOW, _missing_mass_convergence,
+    _population_convergence, _threshold_convergence, accurate_window, unstored_mass)
 from memjax.reproduce.report import new_figure, save_data, save_figure
 
 PAPER_SEEDS = 100
 QUICK_SEEDS = 12
-M = 5  # every paper experiment: M = 5, f*(x) = x mod 5
-# The unstored mass is a threshold's reference only where the predictor (which leans high)
-# puts the stored tokens' own errors below 5 % of the error (claims.ACCURACY).
-UNSTORED_WINDOW = 0.05
 
 
 def _sweep(key, conventions, **kwargs):
@@ -44,41 +43,6 @@ def _seeds(seeds, quick):
 def _log_ints(start, stop, count):
     return np.unique(np.round(np.logspace(np.log10(start), np.log10(stop), count))).astype(
         int).tolist()
-
-
-def unstored_mass(probs, tops):
-    """(1 − 1/M) Σ_{x ≥ P} p(x) for each P in `tops` (float64)."""
-    probs = np.asarray(probs, np.float64)
-    tail = np.append(np.cumsum(probs[::-1])[::-1], 0.0)
-    return (1 - 1 / M) * tail[np.minimum(np.asarray(tops, int), len(probs))]
-
-
-def infinite_unstored_mass(alpha, tops):
-    """(1 − 1/M) Σ_{x ≥ P} p(x) for the N = ∞ Zipf law: ζ(α, P + 1)/ζ(α)."""
-    return (1 - 1 / M) * theory.hurwitz_zeta(alpha, np.asarray(tops, float) + 1) / theory.zeta(
-        alpha)
-
-
-def accurate_window(dims, predicted, reference, tolerance=UNSTORED_WINDOW):
-    """The longest run of consecutive d where |log(predicted/reference)| ≤ tolerance."""
-    ok = np.abs(np.log(np.asarray(predicted) / np.asarray(reference))) <= tolerance
-    best, start = (0, 0), None
-    for i, flag in enumerate(list(ok) + [False]):
-        if flag and start is None:
-            start = i
-        if not flag and start is not None:
-            best = max(best, (i - start, start))
-            start = None
-    length, first = best
-    if length < 2:
-        return None
-    return float(dims[first]), float(dims[first + length - 1])
-
-
-def _window_slope(x, y, window):
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    use = (x >= window[0]) & (x <= window[1])
-    return claims.reference_slope(x[use], y[use])
 
 
 def _band(ax, x, errors, color, label=None, linestyle="-", marker="o"):
@@ -98,32 +62,6 @@ def _exponent_line(ax, x, exponent, anchor_x, anchor_y, color, label):
     x = np.asarray(x, float)
     style.power_law(ax, x, exponent, (anchor_x, anchor_y), color, label=label,
                     linestyle=":", linewidth=1.0)
-
-
-CONVERGENCE_NOTE = ("convergence: the reference at N = ∞ on this window, then on d ∈ "
-                    "[10³, 10⁴] and [10⁴, 10⁵]")
-
-
-def _threshold_convergence(alpha, dims, window, divisor):
-    """Unstored-mass slopes at N = ∞ on the window and on d ∈ [10³, 10⁴], [10⁴, 10⁵]."""
-    dims = np.asarray(dims)
-    out = [_window_slope(dims, infinite_unstored_mass(alpha, dims // divisor), window)]
-    for lo in (1e3, 1e4):
-        big = np.geomspace(lo, 10 * lo, 5)
-        out.append(claims.reference_slope(big, infinite_unstored_mass(
-            alpha, np.floor(big / divisor))))
-    return out
-
-
-def _missing_mass_convergence(alpha, grid_t):
-    """(1 − 1/M) × missing-mass slopes at N = 2²² on grid_t, then on T ∈ [10⁴, 10⁶] and
-    [10⁶, 10⁸] (the tail beyond 2²² is negligible there)."""
-    probs = zipf_probs(1 << 22, alpha)
-    out = []
-    for sizes in (grid_t, np.geomspace(1e4, 1e6, 5), np.geomspace(1e6, 1e8, 5)):
-        out.append(claims.reference_slope(sizes, np.asarray(theory.missing_mass(probs, sizes),
-                                                            np.float64)))
-    return out
 
 
 # --- §5.1 ----------------------------------------------------------------------------------
@@ -312,15 +250,6 @@ def _capacity_grid(key, alpha, *, quick, seeds, progress, conventions):
                   + [schemes.threshold("d/8")], progress=progress)
 
 
-def _population_convergence(power, alpha, window):
-    """Predictor slopes for q = p^ρ at N = ∞ on `window` (3 points) and on d ∈ [10⁴, 10⁵]."""
-    lo, hi = window
-    dims = (int(lo), int(round(math.sqrt(lo * hi))), int(hi), 10_000, 100_000)
-    errors = theory.predicted_zipf_error(schemes.population(power), alpha, math.inf, dims, M)
-    return [claims.reference_slope(dims[:3], errors[:3]),
-            claims.reference_slope(dims[3:], errors[3:])]
-
-
 def schemes_vs_dim(out_dir, *, key, quick=False, seeds=None, progress=False,
                    conventions="memjax"):
     """SPEC §5.2 (uniform, population ρ = 1, threshold ⌊d/8⌋ at T = ∞), the population law
@@ -446,87 +375,6 @@ def _uniform_row(key, *, quick, seeds, progress, conventions):
         f"d ≤ {max(dims)})", dims, result.sel(scheme="uniform", num_samples=math.inf),
         reference, 0.0, reference_kind="predictor", key=key, figure="§5.2",
         explanation="theory: flat until d is of the order of N")
-
-
-# --- §5.3 ----------------------------------------------------------------------------------
-
-# The authors' released §5.3 figure (SPEC §5.3): the plateau level at the largest T.
-AUTHORS_PLATEAU = {10: 0.64, 48: 0.36}
-
-
-def overflow(out_dir, *, key, quick=False, seeds=None, progress=False,
-             conventions="memjax"):
-    """SPEC §5.3 in the paper's setting: storing every seen token, N = 100, α = 0.5; the
-    error falls with T, then plateaus at a level set by d (→ 0 for d ≳ 300)."""
-    num_inputs, alpha = 100, 0.5
-    dims = _log_ints(10, 1000, 30 if not quick else 5)
-    sizes = _log_ints(10, 10_000, 30 if not quick else 5)
-    num_seeds = _seeds(seeds, quick)
-    result = _sweep(key, conventions, num_inputs=num_inputs, zipf_exponent=alpha, dims=dims,
-                    num_samples=sizes, schemes=[schemes.empirical(0.0)], progress=progress,
-                    num_seeds=num_seeds)
-    save_data(result, out_dir, "overflow")
-    exp, setting = "5.3 overflow (plateau)", style.setting(N=num_inputs, M=M, alpha=alpha,
-                                                          seeds=num_seeds)
-    errors = result.error[0]  # (seeds, T, d)
-    mean = errors.mean(axis=0)
-    sem = errors.std(axis=0, ddof=1) / math.sqrt(num_seeds)
-    # At T = 10⁴ every token has been seen (T·p_min ≈ 54): the scheme is uniform on N = 100.
-    plateau = theory.predicted_zipf_error(schemes.uniform(), alpha, num_inputs, tuple(dims), M)
-    last = errors[:, -1]
-    visible = mean[-1] > 1e-3  # log-ratios need a resolvable error
-    rows = [claims.level_check(
-        exp, "plateau level per d at the largest T = the predictor for storing all N",
-        np.asarray(dims)[visible], last[:, visible], plateau[visible],
-        reference_kind="predictor", accuracy=0.13, figure="§5.3",
-        explanation="ε = 0.13: the predictor's measured error for equal weights on P ≥ M "
-                    "tokens at d ≤ 20 (memjax.theory); all 100 tokens are seen")]
-    for d, level in AUTHORS_PLATEAU.items():
-        value = float(np.interp(np.log(d), np.log(dims), mean[-1]))
-        rows.append(claims.comparison_check(
-            exp, f"plateau at d = {d} as in the authors' figure (≈ {level})", value, level,
-            abs(value - level) <= 0.03, figure="§5.3",
-            explanation="within 0.03 (the authors' conventions raise the §5.3 error by "
-                        "0.01–0.03 for d ≲ 100; SPEC §2); interpolated in log d"))
-    big = np.asarray(dims) >= 300
-    rows.append(claims.comparison_check(
-        exp, "the plateau reaches 0 for d ≳ 300", float(mean[-1][big].max()), 0.01,
-        bool(mean[-1][big].max() < 0.01), figure="§5.3",
-        explanation="largest seed-mean error at the largest T over d ≥ 300, against 0.01"))
-    best = np.argmin(mean, axis=0)
-    cols = np.arange(len(dims))
-    rise = (mean[-1] - mean[best, cols]) / np.maximum(np.hypot(sem[-1], sem[best, cols]),
-                                                      1e-12)
-    rows.append(claims.comparison_check(
-        exp, "no rise with T (N = 100 is seen early: a plateau, no overflow)",
-        float(rise.max()), 3.0, bool(rise.max() <= 3.0), figure="§5.3",
-        explanation="largest rise of the error after its minimum over T, in standard "
-                    "errors, over every d; the rise needs N ≫ d (target overflow-large-n)"))
-
-    fig, axes = new_figure(3, width=4.3, height=3.6)
-    _log_contour(axes[0], dims, sizes, mean, "every seen token stored")
-    shown = [dims[0], dims[len(dims) // 3], dims[2 * len(dims) // 3], dims[-1]]
-    for i, d in enumerate(shown):
-        j = dims.index(d)
-        _band(axes[1], sizes, errors[:, :, j], style.color(i), label=f"$d = {d}$")
-        axes[1].axhline(plateau[j], color=style.color(i), linestyle="--", linewidth=1.0)
-    style.finish(axes[1], "number of samples $T$")
-    style.title(axes[1], "error vs $T$ (dashed: predicted plateau)", setting)
-    axes[1].set_ylim(1e-3, 1.2)
-    colour = style.scheme_color("empirical")
-    _band(axes[2], dims, last, colour, label=f"$T = {sizes[-1]:,}$".replace(",", "{,}"))
-    style.theory_line(axes[2], dims, plateau, colour, label="predictor, all $N$ stored")
-    axes[2].plot(list(AUTHORS_PLATEAU), list(AUTHORS_PLATEAU.values()), "kx", markersize=7,
-                 label="authors' figure")
-    style.finish(axes[2], "memory dimension $d$")
-    style.title(axes[2], "plateau level vs $d$", setting)
-    axes[2].set_ylim(1e-3, 1.2)
-    style.panel_letters(axes)
-    return rows, [("§5.3 in the paper's setting (N = 100, α = 0.5, every seen token "
-                   "stored): (a) seed-mean error over (d, T), log colour scale; (b) error vs "
-                   "T for four d, each with its predicted plateau (dashed, same colour); (c) "
-                   "the plateau level vs d with the predictor and the authors' figure.",
-                   save_figure(fig, out_dir, "overflow"))]
 
 
 # --- §5.4 ----------------------------------------------------------------------------------
