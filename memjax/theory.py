@@ -353,13 +353,21 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
         else:
             weights = (np.arange(count) < top).astype(np.float64)
         reps.append(_zipf_bins(weights, probs, num_outputs, top or 0, tail))
-    q, p, q2 = (np.stack([r[i] for r in reps]) for i in range(3))
+    # Padding to a few shapes (representatives to a multiple of 256 with empty ones, d to
+    # a multiple of 4 by repeating the last) lets most calls share one compiled program.
+    width = -(-len(reps[0][0]) // 256) * 256
+    rows = -(-len(dims) // 4) * 4
+    q, p, q2 = (np.stack([np.pad(r[i], (0, width - len(r[i]))) for r in reps]
+                         + [np.pad(reps[-1][i], (0, width - len(reps[-1][i])))]
+                         * (rows - len(dims))) for i in range(3))
+    classes = np.pad(reps[0][3], (0, width - len(reps[0][3])))
     dtype = jnp.result_type(float)
     out = _predicted_error(jnp.asarray(q, dtype), jnp.asarray(p, dtype),
-                           jnp.asarray(reps[0][3], jnp.int32),
-                           jnp.asarray(np.asarray(dims, float), dtype), num_outputs,
+                           jnp.asarray(classes, jnp.int32),
+                           jnp.asarray(np.asarray(dims + dims[-1:] * (rows - len(dims)),
+                                                  float), dtype), num_outputs,
                            square_mass=jnp.asarray(q2, dtype))
-    return np.asarray(out, np.float64)
+    return np.asarray(out, np.float64)[:len(dims)]
 
 
 def _hermite(count: int, dtype):

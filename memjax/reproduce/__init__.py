@@ -73,6 +73,20 @@ TARGETS: dict[str, Target] = {
     "memory-matrices": Target(
         "explicit", "memory_matrices", "softmax_y(u_yᵀ W e_x) for ρ = 0 vs ρ = 1 "
         "(N = d = 10, α = 1, T = 1000)", "§5.4", trials=(100, 12), seconds=7.1, quick_seconds=4.1),
+    "overflow-large-n": Target(
+        "overflow", "overflow_large_n", "overflow where the theory puts it: N = 10⁵, "
+        "α ∈ {1.5, 2}, d ∈ {16, 64}, every seen token stored for T up to 10⁹ "
+        "(Poissonized draws), total and stored-token errors against the predictor", "new",
+        trials=(20, 3), seconds=120.0, quick_seconds=15.0),
+    "asymptotics": Target(
+        "asymptotics", "asymptotics", "capacity slopes at N = 10³–10⁵ and N = ∞ for "
+        "α ∈ {1.5, 2} (population ρ ∈ {½, 1}, threshold ⌊d/8⌋) against finite-size "
+        "references converging to each exponent along N and d (up to 10⁵)", "new",
+        trials=(8, 3), seconds=180.0, quick_seconds=20.0),
+    "asymptotics-full": Target(
+        "asymptotics", "asymptotics_full", "the large form of asymptotics: N up to 10⁶ "
+        "simulated, d ≤ 1024, 30 seeds", "new", default=False, trials=(30, 3),
+        seconds=3600.0, quick_seconds=20.0, memory_mib=3000.0),
     "train-step-size": Target(
         "training", "step_size_effect", "error vs d for each SGD step size γ "
         "(B = 64, T = 10,240)", "§5.6", seconds=26.4, quick_seconds=6.4),

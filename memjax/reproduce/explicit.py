@@ -1,58 +1,44 @@
-"""Reproduction targets for the explicit memory schemes (SPEC §5.1–5.4, and more claims).
+"""Reproduction targets for the explicit memory schemes (SPEC §5.1–5.4).
 
-Each target is `fn(out_dir, *, key, quick, seeds, progress) -> (claims, figures)`: it runs
-its sweeps, saves each figure as PNG and PDF and each grid's data (npz + JSON + CSV) in
-`out_dir`, and returns report rows (`memjax.reproduce.report.Claim`) and (caption, PNG) pairs.
-Sweeps that share a static configuration (for instance the capacity grid at several α)
-share one compiled program. `quick=True` shrinks every grid for smoke tests.
-
-Agreement rule for a slope: the theory's exponent lies inside the bootstrap confidence
-interval (over seeds) of the slope fitted on the power-law range. The theory is an N = ∞,
-large-d asymptote without log factors, so a finite grid can disagree; the report says so.
+Each target is `fn(out_dir, *, key, quick, seeds, progress, conventions) -> (rows,
+figures)`: it runs its sweeps, saves each figure (PNG, PDF) and each grid's data (npz +
+JSON + CSV) in `out_dir`, and returns the claim rule's checks (`memjax.reproduce.claims`)
+and (caption, PNG) pairs. Every slope is judged against a finite-size reference on the same
+N, M and window (the rule is in `claims`); `quick=True` shrinks every grid.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from memjax import fit, plot, retrieval, schemes, theory
+from memjax import data, fit, retrieval, schemes, theory
 from memjax.data import mod_targets, zipf_probs
 from memjax.embeddings import embeddings
 from memjax.grid import sweep
-from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
+from memjax.plot import mean_band
+from memjax.reproduce import claims, style
+from memjax.reproduce.report import new_figure, save_data, save_figure
 
 PAPER_SEEDS = 100
 QUICK_SEEDS = 12
+M = 5  # every paper experiment: M = 5, f*(x) = x mod 5
+# The unstored mass is a threshold's reference only where the predictor (which leans high)
+# puts the stored tokens' own errors below 5 % of the error (claims.ACCURACY).
+UNSTORED_WINDOW = 0.05
 
 
+def _sweep(key, conventions, **kwargs):
+    if conventions != "memjax":  # the authors' preset (memjax.sweep's `conventions`)
+        kwargs["conventions"] = conventions
+    return sweep(key, num_outputs=M, **kwargs)
 
 
-
-
-
-
-def _slope_claim(experiment, claim, x, errors, predicted, *, key, what="d",
-                 x_range=None, note=""):
-    """Fits the slope of the seed-mean error over x and compares it with `predicted`."""
-    if x_range is None:
-        try:
-            result = fit.fit_power_law(x, errors, key=key)
-        except ValueError:  # no decreasing stretch (too noisy or flat): say so, fit all
-            result = fit.fit_slope(x, errors, key=key)
-            note = "; ".join(filter(None, [note, "no power-law range found: fitted on "
-                                           "every point"]))
-    else:
-        result = fit.fit_slope(x, errors, key=key, x_range=x_range)
-    agrees = result.ci_low <= predicted <= result.ci_high
-    return Claim(
-        experiment=experiment, claim=claim, predicted=f"slope {predicted:+.3f}",
-        measured=f"{result.slope:+.3f} [{result.ci_low:+.3f}, {result.ci_high:+.3f}]",
-        fit_range=f"{what} ∈ [{result.x_min:g}, {result.x_max:g}] ({result.num_points} pts)",
-        agrees=agrees, note=note), result
+def _seeds(seeds, quick):
+    return seeds or (QUICK_SEEDS if quick else PAPER_SEEDS)
 
 
 def _log_ints(start, stop, count):
@@ -60,239 +46,534 @@ def _log_ints(start, stop, count):
         int).tolist()
 
 
-def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False):
-    """SPEC §5.1: empirical ρ = 0 with top P = ⌊d/12⌋ over (d, T); plus storing every
-    seen token (no top) for the finite-data law T^−(1−1/α)."""
+def unstored_mass(probs, tops):
+    """(1 − 1/M) Σ_{x ≥ P} p(x) for each P in `tops` (float64)."""
+    probs = np.asarray(probs, np.float64)
+    tail = np.append(np.cumsum(probs[::-1])[::-1], 0.0)
+    return (1 - 1 / M) * tail[np.minimum(np.asarray(tops, int), len(probs))]
+
+
+def infinite_unstored_mass(alpha, tops):
+    """(1 − 1/M) Σ_{x ≥ P} p(x) for the N = ∞ Zipf law: ζ(α, P + 1)/ζ(α)."""
+    return (1 - 1 / M) * theory.hurwitz_zeta(alpha, np.asarray(tops, float) + 1) / theory.zeta(
+        alpha)
+
+
+def accurate_window(dims, predicted, reference, tolerance=UNSTORED_WINDOW):
+    """The longest run of consecutive d where |log(predicted/reference)| ≤ tolerance."""
+    ok = np.abs(np.log(np.asarray(predicted) / np.asarray(reference))) <= tolerance
+    best, start = (0, 0), None
+    for i, flag in enumerate(list(ok) + [False]):
+        if flag and start is None:
+            start = i
+        if not flag and start is not None:
+            best = max(best, (i - start, start))
+            start = None
+    length, first = best
+    if length < 2:
+        return None
+    return float(dims[first]), float(dims[first + length - 1])
+
+
+def _window_slope(x, y, window):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    use = (x >= window[0]) & (x <= window[1])
+    return claims.reference_slope(x[use], y[use])
+
+
+def _band(ax, x, errors, color, label=None, linestyle="-", marker="o"):
+    """Seed mean with a ± ½ std band, the band's lower edge kept above mean/3 on log axes."""
+    errors = np.asarray(errors, float)
+    mean, std = errors.mean(axis=0), errors.std(axis=0)
+    keep = mean > 0
+    x = np.asarray(x, float)
+    ax.plot(x[keep], mean[keep], color=color, linestyle=linestyle, marker=marker,
+            markersize=3, label=label)
+    if errors.shape[0] > 1:
+        ax.fill_between(x[keep], np.maximum(mean - std / 2, mean / 3)[keep],
+                        (mean + std / 2)[keep], color=color, alpha=0.18, linewidth=0)
+
+
+def _exponent_line(ax, x, exponent, anchor_x, anchor_y, color, label):
+    x = np.asarray(x, float)
+    style.power_law(ax, x, exponent, (anchor_x, anchor_y), color, label=label,
+                    linestyle=":", linewidth=1.0)
+
+
+CONVERGENCE_NOTE = ("convergence: the reference at N = ∞ on this window, then on d ∈ "
+                    "[10³, 10⁴] and [10⁴, 10⁵]")
+
+
+def _threshold_convergence(alpha, dims, window, divisor):
+    """Unstored-mass slopes at N = ∞ on the window and on d ∈ [10³, 10⁴], [10⁴, 10⁵]."""
+    dims = np.asarray(dims)
+    out = [_window_slope(dims, infinite_unstored_mass(alpha, dims // divisor), window)]
+    for lo in (1e3, 1e4):
+        big = np.geomspace(lo, 10 * lo, 5)
+        out.append(claims.reference_slope(big, infinite_unstored_mass(
+            alpha, np.floor(big / divisor))))
+    return out
+
+
+def _missing_mass_convergence(alpha, grid_t):
+    """(1 − 1/M) × missing-mass slopes at N = 2²² on grid_t, then on T ∈ [10⁴, 10⁶] and
+    [10⁶, 10⁸] (the tail beyond 2²² is negligible there)."""
+    probs = zipf_probs(1 << 22, alpha)
+    out = []
+    for sizes in (grid_t, np.geomspace(1e4, 1e6, 5), np.geomspace(1e6, 1e8, 5)):
+        out.append(claims.reference_slope(sizes, np.asarray(theory.missing_mass(probs, sizes),
+                                                            np.float64)))
+    return out
+
+
+# --- §5.1 ----------------------------------------------------------------------------------
+
+
+def _top_unstored_grid(key, probs, dims, sizes, divisor, num_seeds):
+    """(1 − 1/M) E[Σ_x p(x) 1{x not among the top ⌊d/K⌋ seen}] over (T, d), Monte Carlo
+    over `num_seeds` streams (counts only: no embeddings), ties at the cut at random."""
+    probs = jnp.asarray(probs)
+    table = data.alias_table(np.asarray(probs))
+    tops = jnp.asarray([d // divisor for d in dims])
+
+    @jax.jit
+    def one(seed):
+        stream_key, tie_key = jax.random.split(jax.random.fold_in(key, seed))
+        counts = data.nested_counts(data.sample_tokens(stream_key, table, max(sizes)),
+                                    probs.shape[0], sizes)  # (T, N)
+        jitter = jax.random.uniform(tie_key, counts.shape)  # breaks count ties at random
+        score = jnp.where(counts > 0, counts + jitter, -1.0)
+        rank = jnp.argsort(jnp.argsort(-score, axis=-1), axis=-1)
+        stored = (rank[:, None, :] < tops[None, :, None]) & (counts[:, None, :] > 0)
+        return (1 - 1 / M) * jnp.sum(jnp.where(stored, 0.0, probs), axis=-1)  # (T, D)
+
+    return np.mean([np.asarray(one(s)) for s in range(num_seeds)], axis=0)
+
+
+def thresholded_storage(out_dir, *, key, quick=False, seeds=None, progress=False,
+                        conventions="memjax"):
+    """SPEC §5.1: empirical ρ = 0 with top P = ⌊d/12⌋ over (d, T), its joint law, and
+    storing every seen token against (1 − 1/M) × the missing mass."""
     alpha, num_inputs = 2.0, 1000
     dims = [10, 20, 50, 100, 200, 1000] if not quick else [10, 50, 200]
-    sizes = _log_ints(10, 10_000, 13) if not quick else [10, 100, 1000]
-    num_seeds = seeds or (QUICK_SEEDS if quick else PAPER_SEEDS)
-    result = sweep(key, num_inputs=num_inputs, num_outputs=5, zipf_exponent=alpha,
-                   dims=dims, num_samples=sizes, num_seeds=num_seeds, progress=progress,
-                   schemes=[schemes.empirical(0.0, top="d/12"), schemes.empirical(0.0)])
+    finite = _log_ints(10, 10_000, 13) if not quick else [10, 100, 1000]
+    num_seeds = _seeds(seeds, quick)
+    result = _sweep(key, conventions, num_inputs=num_inputs, zipf_exponent=alpha,
+                    dims=dims, num_samples=finite + [math.inf], num_seeds=num_seeds,
+                    progress=progress,
+                    schemes=[schemes.empirical(0.0, top="d/12"), schemes.empirical(0.0)])
     save_data(result, out_dir, "thresholded_storage")
     top_name, all_name = result.coords["scheme"]
-    claims = []
-    d_exp, t_exp = theory.capacity_exponent("empirical_top", alpha), theory.data_exponent(alpha)
-
-    fig, axes = new_figure(3)
-    plot.error_contour(result, scheme=top_name, ax=axes[0])
-    paper_t = [t for t in (10, 100, 1000, 10_000) if t in sizes]
-    plot.error_vs_dim(result, schemes=[top_name], num_samples=paper_t, ax=axes[1])
-    largest = result.sel(scheme=top_name, num_samples=max(sizes))  # (seeds, dims)
-    row, slope = _slope_claim("5.1 thresholded storage",
-                              f"error vs d at T = {max(sizes):,}, top ⌊d/12⌋",
-                              result.coords["dim"], largest, d_exp, key=key)
-    claims.append(row)
-    plot.add_power_law(axes[1], result.coords["dim"], d_exp,
-                       (slope.x_min, np.exp(slope.intercept) * slope.x_min ** slope.slope),
-                       label=f"$d^{{{d_exp:g}}}$ (theory)")
-    plot.error_vs_samples(result, schemes=[top_name], ax=axes[2])
-    big = result.sel(scheme=top_name, dim=max(dims))  # (seeds, T)
-    row, slope = _slope_claim("5.1 thresholded storage",
-                              f"error vs T at d = {max(dims)}, top ⌊d/12⌋",
-                              result.coords["num_samples"], big, t_exp, key=key, what="T",
-                              note="flattens where the top-P cut (mass beyond P) dominates")
-    claims.append(row)
-    plot.add_power_law(axes[2], result.coords["num_samples"], t_exp,
-                       (slope.x_min, np.exp(slope.intercept) * slope.x_min ** slope.slope),
-                       label=f"$T^{{{t_exp:g}}}$ (theory)")
-    figures = [("§5.1: thresholded storage (empirical ρ = 0, P = ⌊d/12⌋): contour, error "
-                "vs d, error vs T", save_figure(fig, out_dir, "thresholded_storage"))]
-
-    # The finite-data law: store every seen token at the largest d.
     probs = np.asarray(zipf_probs(num_inputs, alpha), np.float64)
-    fig, axes = new_figure(1)
-    plot.error_vs_samples(result, schemes=[all_name], dims=[max(dims)], ax=axes[0])
-    every = result.sel(scheme=all_name, dim=max(dims))
-    row, slope = _slope_claim("finite data", f"error vs T, every seen token stored, "
-                              f"d = {max(dims)}", result.coords["num_samples"], every,
-                              t_exp, key=key, what="T")
-    claims.append(row)
-    grid_t = np.asarray(result.coords["num_samples"], float)
-    missing = np.asarray(theory.missing_mass(probs, grid_t))
-    axes[0].plot(grid_t, missing, "k--", linewidth=1, label="missing mass Σp(1−p)^T")
-    axes[0].legend(fontsize="small", frameon=False)
-    ratio = every.mean(axis=0)[-1] / missing[-1]
-    claims.append(Claim("finite data", f"error ≈ missing mass at d = {max(dims)}, "
-                        f"T = {int(grid_t[-1]):,}", "ratio error / missing mass ≈ 1",
-                        f"{ratio:.3f}", agrees=None,
-                        note="interference adds errors on top of the unseen tokens"))
-    figures.append(("Finite-data law: every seen token stored at the largest d, with the "
-                    "exact missing mass", save_figure(fig, out_dir, "finite_data")))
-    return claims, figures
+    d_exp, t_exp = theory.capacity_exponent("empirical_top", alpha), theory.data_exponent(alpha)
+    setting = style.setting(N=num_inputs, M=M, alpha=alpha, seeds=num_seeds)
+    rows, grid_d = [], np.asarray(dims, float)
+    exp = "5.1 thresholded storage"
+
+    # Capacity law at T = ∞ (the top ⌊d/12⌋ of p: the threshold), where it dominates.
+    tops = np.asarray(dims) // 12
+    unstored = unstored_mass(probs, tops)
+    predicted = theory.predicted_zipf_error(schemes.threshold("d/12"), alpha, num_inputs,
+                                            tuple(dims), M)
+    window = accurate_window(dims, predicted, unstored) if (tops >= 1).sum() >= 2 else None
+    window = window or (float(dims[int(np.argmax(tops >= 1))]), float(dims[-1]))
+    window = (max(window[0], float(dims[int(np.argmax(tops >= 1))])), window[1])
+    conv = _threshold_convergence(alpha, dims, window, 12)
+    at_inf = result.sel(scheme=top_name, num_samples=math.inf)
+    rows.append(claims.slope_check(
+        exp, "error vs d at T = ∞ (top ⌊d/12⌋ of p), where the capacity term dominates",
+        dims, at_inf, unstored, d_exp, reference_kind="unstored mass", x_range=window,
+        key=key, convergence=conv, figure="§5.1",
+        explanation=CONVERGENCE_NOTE))
+
+    # The joint law E ≈ A d^(−a) + B T^(−b) on the finite-T grid, off the W = 0 plateau.
+    errors = result.error[0][:, :len(finite)]  # (seeds, T, D)
+    mean = errors.mean(axis=0)
+    use = (mean < 0.5 * mean.max()) & (tops[None, :] >= 1)
+    reference_grid = _top_unstored_grid(jax.random.fold_in(key, 7), probs, dims, finite, 12,
+                                        40 if not quick else 8)
+    joint_rows = _joint_rows(exp, dims, finite, errors, reference_grid, use, alpha, key)
+    rows += joint_rows
+
+    fig, axes = new_figure(3, width=4.3, height=3.6)
+    _log_contour(axes[0], dims, finite, mean, "top $\\lfloor d/12 \\rfloor$ seen tokens")
+    colour = style.scheme_color("empirical")
+    paper_t = [t for t in (10, 100, 1000, 10_000) if t in finite] + [math.inf]
+    for i, t in enumerate(paper_t):
+        _band(axes[1], dims, result.sel(scheme=top_name, num_samples=t), colour,
+              label="$T = \\infty$" if math.isinf(t) else f"$T = {t:,}$".replace(",", "{,}"),
+              linestyle=style.linestyle(len(paper_t) - 1 - i))
+    axes[1].plot(dims, unstored, color=colour, linestyle="--", linewidth=1.0, marker="x",
+                 markersize=4, label="$(1-1/M)\\sum_{x\\geq P}p(x)$")
+    _exponent_line(axes[1], dims, d_exp, window[0], np.interp(window[0], dims, unstored),
+                   colour, f"$d^{{{d_exp:g}}}$ (exponent)")
+    style.finish(axes[1], "memory dimension $d$")
+    style.title(axes[1], "error vs $d$, top $\\lfloor d/12\\rfloor$", setting)
+    for i, d in enumerate(dims):
+        _band(axes[2], finite, result.error[0][:, :len(finite), i], style.color(i),
+              label=f"$d = {d}$")
+    _exponent_line(axes[2], finite, t_exp, finite[0], mean[0, -1], "0.3",
+                   f"$T^{{{t_exp:g}}}$ (exponent)")
+    style.finish(axes[2], "number of samples $T$")
+    style.title(axes[2], "error vs $T$, top $\\lfloor d/12\\rfloor$", setting)
+    style.panel_letters(axes)
+    figures = [("§5.1 thresholded storage: (a) seed-mean error over (d, T) (log colour "
+                "scale); (b) error vs d per T, with the unstored mass at T = ∞ (dashed) "
+                "and the exponent d^−1 (dotted); (c) error vs T per d. Bands: ± ½ std "
+                "over seeds.", save_figure(fig, out_dir, "thresholded_storage"))]
+
+    # The finite-data law: every seen token stored at the largest d.
+    grid_t = np.asarray(finite, float)
+    every = result.sel(scheme=all_name, dim=max(dims))[:, :len(finite)]
+    floor = (1 - 1 / M) * np.asarray(theory.missing_mass(probs, grid_t), np.float64)
+    t_conv = _missing_mass_convergence(alpha, grid_t)
+    rows.append(claims.slope_check(
+        "finite data", f"error vs T, every seen token stored, d = {max(dims)}", grid_t,
+        every, floor, t_exp, reference_kind="missing mass", variable="T", key=key,
+        convergence=t_conv, figure="§5.1",
+        explanation="convergence: the same reference at N = 2²² (≈ ∞) on this window, "
+                    "then on T ∈ [10⁴, 10⁶] and [10⁶, 10⁸]"))
+    rows.append(claims.level_check(
+        "finite data", f"error = (1 − 1/M) × missing mass at d = {max(dims)} ≫ #seen",
+        grid_t, every, floor, reference_kind="missing mass", variable="T", figure="§5.1",
+        x_range=(100, None), explanation="an unseen token is guessed right 1/M of the time "
+        "once every class is stored (T ≥ 100: ≳ 15 tokens seen); below, the few stored "
+        "classes attract the unseen tokens"))
+    fig, axes = new_figure(1, width=5.0, height=3.8)
+    _band(axes[0], grid_t, every, colour, label=f"every seen token, $d = {max(dims)}$")
+    axes[0].plot(grid_t, floor, color=colour, linestyle="--", linewidth=1.1,
+                 label="$(1-1/M)\\sum_x p(x)(1-p(x))^T$")
+    axes[0].plot(grid_t, floor / (1 - 1 / M), color="0.5", linestyle=":", linewidth=1.0,
+                 label="missing mass $\\sum_x p(x)(1-p(x))^T$")
+    style.finish(axes[0], "number of samples $T$")
+    style.title(axes[0], "finite-data law", setting)
+    figures.append(("Finite-data law: storing every seen token at d = 1000 against "
+                    "(1 − 1/M) × the exact missing mass (dashed, same colour) and the "
+                    "missing mass itself (grey).", save_figure(fig, out_dir, "finite_data")))
+    return rows, figures
 
 
-def _capacity_grid(key, alpha, *, quick, seeds, progress):
-    dims = _log_ints(10, 1000, 20 if not quick else 6)
-    powers = (0.5, 1.0, 2.0)
-    return sweep(key, num_inputs=1000, num_outputs=5, zipf_exponent=alpha, dims=dims,
-                 num_samples=[math.inf], num_seeds=seeds or (QUICK_SEEDS if quick else
-                                                              PAPER_SEEDS),
-                 schemes=[schemes.uniform()] + [schemes.population(r) for r in powers]
-                 + [schemes.threshold("d/8")], progress=progress)
+def _joint_rows(exp, dims, sizes, errors, reference_grid, use, alpha, key):
+    """The §5.1 joint-law rows: fitted a and b against the same fit of the reference."""
+    measured = fit.fit_joint_law(dims, sizes, errors, key=key, use=use, num_boot=100)
+    ref = fit.fit_joint_law(dims, sizes, reference_grid[None], use=use, num_boot=1)
+    out = []
+    for name, value, ci, ref_value, exponent, x, variable in (
+            ("a", measured.d_exponent, measured.d_ci, ref.d_exponent, alpha - 1,
+             np.asarray(dims)[use.any(axis=0)], "d"),
+            ("b", measured.t_exponent, measured.t_ci, ref.t_exponent, 1 - 1 / alpha,
+             np.asarray(sizes)[use.any(axis=1)], "T")):
+        tolerance = claims.slope_tolerance(x, claims.ACCURACY["unstored mass"])
+        agrees = ci[0] - tolerance <= ref_value <= ci[1] + tolerance
+        out.append(claims.Check(
+            experiment=exp, claim=f"joint law E ≈ A·d^(−a) + B·T^(−b): exponent {name}",
+            kind="slope", measured=value, ci_low=ci[0], ci_high=ci[1], reference=ref_value,
+            reference_kind="unstored mass", exponent=exponent,
+            fit_range={"variable": variable, "low": float(x.min()), "high": float(x.max()),
+                       "points": int(measured.num_points)},
+            tolerance=tolerance, verdict="agrees" if agrees else "disagrees",
+            explanation=(f"relative least squares on {measured.num_points} (d, T) points "
+                         "off the W = 0 plateau; the reference is the same fit of "
+                         "(1 − 1/M) E[mass not among the top ⌊d/12⌋ seen]; exponents are "
+                         "decay rates (α − 1 and 1 − 1/α)"), figure="§5.1"))
+    return out
 
 
-def schemes_vs_dim(out_dir, *, key, quick=False, seeds=None, progress=False):
-    """SPEC §5.2 (uniform, population ρ = 1, threshold P = ⌊d/8⌋ at T = ∞), the
-    population law for several ρ, and the α dependence (α = 1.5, 2, 3)."""
-    claims, figures = [], []
-    for alpha in (2.0, 1.5, 3.0):
-        result = _capacity_grid(key, alpha, quick=quick, seeds=seeds, progress=progress)
-        stem = f"schemes_vs_dim_alpha{alpha:g}"
-        save_data(result, out_dir, stem)
-        dims = result.coords["dim"]
-        names = result.coords["scheme"]
-        fig, axes = new_figure(1, width=5.2, height=3.9)
-        shown = [names[0], "population(power=1)", names[-1]] if alpha == 2.0 else names[1:]
-        plot.error_vs_dim(result, schemes=shown, num_samples=[math.inf], ax=axes[0])
-        for name in names:
-            power = float(name.split("=")[1].rstrip(")")) if name.startswith("pop") else None
-            kind = {"uniform": "uniform", "threshold": "threshold"}.get(
-                name.split("(")[0], "population")
-            if kind == "uniform" and alpha != 2.0:
-                continue
-            errors = result.sel(scheme=name, num_samples=math.inf)
-            if kind == "uniform":
-                row, _ = _slope_claim(f"5.2 schemes vs d (α = {alpha:g})",
-                                      "uniform: no decay while d ≪ N", dims, errors, 0.0,
-                                      key=key, x_range=(dims[0], 100),
-                                      note="theory: flat until d ~ N = 1000")
-                claims.append(row)
-                continue
-            expected = theory.capacity_exponent(kind, alpha, power or 1.0)
-            label = "5.2 schemes vs d" if alpha == 2.0 and (power in (None, 1.0)) else (
-                "population powers" if alpha == 2.0 else "α dependence")
-            row, slope = _slope_claim(f"{label} (α = {alpha:g})", f"{name}: error vs d",
-                                      dims, errors, expected, key=key)
-            if alpha == 2.0 and name in PREDICTED:
-                chosen, predicted = _predicted_curve(name, alpha, dims, quick)
-                claims.append(_predictor_claim(name, result, chosen, predicted, axes[0]))
-                inside = (chosen >= slope.x_min) & (chosen <= slope.x_max)
-                finite = np.polyfit(np.log(chosen[inside]), np.log(predicted[inside]), 1)[0]
-                row = dataclasses.replace(row, note=(
-                    f"the finite-N Gaussian predictor's slope on this range is "
-                    f"{finite:+.3f}"))
-            claims.append(row)
-            if name in shown and kind != "uniform":
-                plot.add_power_law(axes[0], dims, expected, (slope.x_min, np.exp(
-                    slope.intercept) * slope.x_min ** slope.slope),
-                    label=f"$d^{{{expected:.3g}}}$", color="0.4")
-        if alpha == 2.0:
-            mean = result.mean("seed")[:, 0, -1]
-            thr, pop = mean[names.index(names[-1])], mean[names.index("population(power=1)")]
-            claims.append(Claim("5.2 schemes vs d (α = 2)",
-                                f"threshold beats population(1) at d = {dims[-1]}",
-                                "threshold < population", f"{thr:.4f} vs {pop:.4f}",
-                                agrees=bool(thr < pop)))
-        figures.append((f"Schemes vs d at T = ∞, α = {alpha:g} (bands: ±½ std over seeds; "
-                        "dashed: theory exponents)", save_figure(fig, out_dir, stem)))
-    return claims, figures
-
-
-PREDICTED = ("population(power=1)", "threshold(top=d/8)")
-
-
-def _predicted_curve(name, alpha, dims, quick):
-    """`theory.predicted_error` of a scheme (T = ∞, N = 1000, M = 5) on every other d
-    (three d when quick): the predictor costs ~0.3 s per point at N = 1000."""
-    chosen = np.asarray(dims)[::2] if not quick else np.asarray(dims)[[0, len(dims) // 2, -1]]
-    probs, targets = zipf_probs(1000, alpha), mod_targets(1000, 5)
-    scheme = {"population(power=1)": schemes.population(1.0),
-              "threshold(top=d/8)": schemes.threshold("d/8")}[name]
-    weights = scheme.weight_grid(probs[None], probs, tuple(int(d) for d in chosen))[:, 0]
-    predicted = theory.predicted_error(weights, probs, targets,
-                                       np.asarray(chosen, np.float64), 5)
-    return chosen, np.asarray(predicted, np.float64)
-
-
-def _predictor_claim(name, result, chosen, predicted, ax):
-    """Draws the predicted curve and compares it with the simulated seed means."""
-    ax.plot(chosen, predicted, ":", linewidth=1.8, color="0.2", marker="x", markersize=4,
-            label="Gaussian predictor" if name == PREDICTED[0] else None)
-    ax.legend(fontsize="small", frameon=False)
-    dims = list(result.coords["dim"])
-    measured = result.sel(scheme=name, num_samples=math.inf).mean(axis=0)[
-        [dims.index(d) for d in chosen]]
-    worst = float(np.max(np.abs(np.log(predicted / measured))))
-    return Claim("theory predictor (α = 2)", f"Gaussian-interference prediction of the "
-                 f"{name} curve", "predicted curve (no fit)",
-                 f"max |log(predicted/measured)| = {worst:.2f}",
-                 fit_range=f"d ∈ [{chosen[0]}, {chosen[-1]}] ({len(chosen)} pts)",
-                 agrees=None, note="an approximation (Gaussian interference), not a fit")
-
-
-def overflow(out_dir, *, key, quick=False, seeds=None, progress=False):
-    """SPEC §5.3: N = 100, α = 0.5, empirical ρ = 0 without top: does the error grow with
-    T once the seen tokens overflow the capacity?"""
-    dims = _log_ints(10, 1000, 30 if not quick else 5)
-    sizes = _log_ints(10, 10_000, 30 if not quick else 5)
-    result = sweep(key, num_inputs=100, num_outputs=5, zipf_exponent=0.5, dims=dims,
-                   num_samples=sizes, schemes=[schemes.empirical(0.0)], progress=progress,
-                   num_seeds=seeds or (QUICK_SEEDS if quick else PAPER_SEEDS))
-    save_data(result, out_dir, "overflow")
-    fig, axes = new_figure(2)
-    plot.error_contour(result, ax=axes[0])
-    chosen = [d for d in (dims[0], dims[len(dims) // 2], dims[-1])]
-    plot.error_vs_samples(result, dims=chosen, ax=axes[1])
-    mean = result.mean("seed")[0]  # (T, d)
-    sem = result.std("seed")[0] / np.sqrt(max(result.error.shape[1] - 1, 1))
-    best = np.argmin(mean, axis=0)  # per d, the T of the lowest error
-    cols = np.arange(len(dims))
-    rise = mean[-1] - mean[best, cols]
-    noise = np.hypot(sem[-1], sem[best, cols])
-    # The d where storing every seen token overflows most, and the largest d (≥ N).
-    worst = int(np.argmax(np.where(np.asarray(dims) < 100, rise / np.maximum(noise, 1e-12),
-                                   -np.inf)))
-    claims = []
-    for i, grows in ((worst, True), (len(dims) - 1, False)):
-        significant = bool(rise[i] > 3 * noise[i])
-        claims.append(Claim(
-            "5.3 overflow",
-            f"d = {dims[i]} < N: error rises with T once the seen tokens overflow the "
-            "capacity" if grows else f"d = {dims[i]} ≥ N: no overflow",
-            "rise after a minimum" if grows else "no rise",
-            f"min {mean[best[i], i]:.3f} at T = {sizes[best[i]]:,}; "
-            f"{mean[-1, i]:.3f} at T = {sizes[-1]:,}", agrees=significant == grows,
-            note="a rise counts when it exceeds 3 standard errors; the first row shows the "
-                 "d < N with the most significant rise"))
-    figures = [("§5.3: overflow of naive storage (N = 100, α = 0.5, empirical ρ = 0)",
-                save_figure(fig, out_dir, "overflow"))]
-    return claims, figures
-
-
-def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False):
-    """SPEC §5.4: softmax_y(u_yᵀ W e_x) for ρ = 0 vs ρ = 1, N = 10, d = 10, α = 1,
-    T = 1000 (one draw)."""
-    del quick, seeds, progress
+def _log_contour(ax, dims, sizes, mean, label):
+    import matplotlib.colors as colors
     import matplotlib.pyplot as plt
 
-    from memjax import data
+    positive = mean[mean > 0]
+    low, high = positive.min(), mean.max()
+    levels = np.geomspace(low, high, 13)
+    filled = ax.contourf(dims, sizes, np.maximum(mean, low), levels=levels,
+                         norm=colors.LogNorm(low, high), cmap="viridis")
+    bar = plt.colorbar(filled, ax=ax, format="%.2g")
+    bar.set_label("seed-mean error (log scale)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("memory dimension $d$")
+    ax.set_ylabel("number of samples $T$")
+    ax.set_title(label, fontsize=9.5)
 
-    num_inputs, num_outputs, dim, alpha, size = 10, 5, 10, 1.0, 1000
+
+# --- §5.2 ----------------------------------------------------------------------------------
+
+POWERS = (0.5, 1.0, 2.0)
+
+
+def _capacity_grid(key, alpha, *, quick, seeds, progress, conventions):
+    dims = _log_ints(10, 1000, 20 if not quick else 6)
+    return _sweep(key, conventions, num_inputs=1000, zipf_exponent=alpha, dims=dims,
+                  num_samples=[math.inf], num_seeds=_seeds(seeds, quick),
+                  schemes=[schemes.uniform()] + [schemes.population(r) for r in POWERS]
+                  + [schemes.threshold("d/8")], progress=progress)
+
+
+def _population_convergence(power, alpha, window):
+    """Predictor slopes for q = p^ρ at N = ∞ on `window` (3 points) and on d ∈ [10⁴, 10⁵]."""
+    lo, hi = window
+    dims = (int(lo), int(round(math.sqrt(lo * hi))), int(hi), 10_000, 100_000)
+    errors = theory.predicted_zipf_error(schemes.population(power), alpha, math.inf, dims, M)
+    return [claims.reference_slope(dims[:3], errors[:3]),
+            claims.reference_slope(dims[3:], errors[3:])]
+
+
+def schemes_vs_dim(out_dir, *, key, quick=False, seeds=None, progress=False,
+                   conventions="memjax"):
+    """SPEC §5.2 (uniform, population ρ = 1, threshold ⌊d/8⌋ at T = ∞), the population law
+    for ρ ∈ {½, 1, 2}, the α dependence (α = 1.5, 2, 3) and uniform storage with d ≪ N."""
+    rows, figures = [], []
+    for alpha in (2.0, 1.5, 3.0):
+        result = _capacity_grid(key, alpha, quick=quick, seeds=seeds, progress=progress,
+                                conventions=conventions)
+        stem = f"schemes_vs_dim_alpha{alpha:g}"
+        save_data(result, out_dir, stem)
+        dims = np.asarray(result.coords["dim"])
+        probs = np.asarray(zipf_probs(1000, alpha), np.float64)
+        exp = ("5.2 schemes vs d" if alpha == 2.0 else "α dependence") + f" (α = {alpha:g})"
+        paper = "§5.2" if alpha == 2.0 else "new"
+        setting = style.setting(N=1000, M=M, alpha=alpha, seeds=result.error.shape[1])
+        fig, axes = new_figure(1, width=5.6, height=4.2)
+        ax = axes[0]
+        if alpha == 2.0:
+            _band(ax, dims, result.sel(scheme="uniform", num_samples=math.inf),
+                  style.scheme_color("uniform"), label="uniform")
+        for i, power in enumerate(POWERS):
+            name = f"population(power={power:g})"
+            errors = result.sel(scheme=name, num_samples=math.inf)
+            colour = style.scheme_color(name, i)
+            reference = theory.predicted_zipf_error(schemes.population(power), alpha, 1000,
+                                                    tuple(dims.tolist()), M)
+            expected = theory.capacity_exponent("population", alpha, power)
+            try:
+                window = fit.power_law_range(dims, errors.mean(axis=0))
+            except ValueError:
+                window = (float(dims[0]), float(dims[-1]))
+            conv = None
+            if alpha != 3.0 and not quick:
+                conv = _population_convergence(power, alpha, window)
+            note = ("the predictor is validated for α ∈ {1.5, 2} only" if alpha == 3.0 else
+                    "convergence: the predictor at N = ∞ on this window, then on d ∈ "
+                    "[10⁴, 10⁵]"
+                    if conv else "")
+            rows.append(claims.slope_check(
+                exp if power == 1.0 or alpha != 2.0 else f"population powers (α = 2)",
+                f"population ρ = {power:g}: error vs d", dims, errors, reference, expected,
+                reference_kind="predictor", x_range=window, key=key, convergence=conv,
+                figure=paper if power == 1.0 else "new", explanation=note))
+            if alpha in (1.5, 2.0) and power == 1.0:
+                rows.append(claims.level_check(
+                    "theory predictor", f"predictor vs simulation, population ρ = 1, "
+                    f"α = {alpha:g}", dims, errors, reference, reference_kind="predictor",
+                    figure="new", explanation="no fit: the Gaussian-interference prediction"))
+            _band(ax, dims, errors, colour, label=f"population $\\rho = {power:g}$")
+            style.theory_line(ax, dims, reference, colour)
+            _exponent_line(ax, dims, expected, window[0],
+                           float(np.interp(window[0], dims, reference)), colour,
+                           f"$d^{{{expected:.3g}}}$")
+        rows += _threshold_rows(result, exp, paper, alpha, dims, probs, key, ax, quick)
+        if alpha == 2.0:
+            mean = result.mean("seed")[:, 0, -1]
+            names = list(result.coords["scheme"])
+            thr, pop = mean[names.index("threshold(top=d/8)")], mean[names.index(
+                "population(power=1)")]
+            rows.append(claims.comparison_check(
+                exp, f"threshold beats population ρ = 1 at d = {dims[-1]}", thr, pop,
+                bool(thr < pop), figure="§5.2",
+                explanation=f"threshold {thr:.4f} (measured) vs population {pop:.4f} "
+                            "(reference column)"))
+        ax.plot([], [], color="0.4", linestyle="--", label="reference (predictor / unstored)")
+        style.finish(ax, "memory dimension $d$")
+        style.title(ax, "schemes vs $d$ at $T = \\infty$", setting)
+        figures.append((f"Schemes vs d at T = ∞, α = {alpha:g}: seed means with ± ½ std "
+                        "bands; dashed in each curve's colour: its finite-size reference "
+                        "(the predictor, or the unstored mass for the threshold); dotted: "
+                        "the asymptotic exponent.", save_figure(fig, out_dir, stem)))
+    rows.append(_uniform_row(key, quick=quick, seeds=seeds, progress=progress,
+                             conventions=conventions))
+    return rows, figures
+
+
+def _threshold_rows(result, exp, paper, alpha, dims, probs, key, ax, quick):
+    name = "threshold(top=d/8)"
+    errors = result.sel(scheme=name, num_samples=math.inf)
+    tops = dims // 8
+    unstored = unstored_mass(probs, tops)
+    predicted = theory.predicted_zipf_error(schemes.threshold("d/8"), alpha, 1000,
+                                            tuple(dims.tolist()), M)
+    stored = tops >= 1
+    window = accurate_window(dims[stored], predicted[stored], unstored[stored]) or (
+        float(dims[stored][0]), float(dims[-1]))
+    expected = theory.capacity_exponent("threshold", alpha)
+    conv = _threshold_convergence(alpha, dims, window, 8)
+    rows = [claims.slope_check(
+        exp, "threshold ⌊d/8⌋: error vs d", dims, errors, unstored, expected,
+        reference_kind="unstored mass", x_range=window, key=key, convergence=conv,
+        figure=paper, explanation=(
+            f"window: where the predictor puts the stored tokens' errors below "
+            f"{UNSTORED_WINDOW:.0%} of the error" + (
+                "; beyond it, interference at fixed P/d = 1/8 flattens the curve"
+                if window[1] < dims[-1] else "")
+            + "; " + CONVERGENCE_NOTE))]
+    if alpha in (1.5, 2.0):
+        rows.append(claims.level_check(
+            "theory predictor", f"predictor vs simulation, threshold ⌊d/8⌋, α = {alpha:g}",
+            dims[stored], errors[:, stored], predicted[stored], reference_kind="predictor",
+            explanation="no fit: the Gaussian-interference prediction"))
+    colour = style.scheme_color(name)
+    _band(ax, dims, errors, colour, label="threshold $P = \\lfloor d/8 \\rfloor$")
+    keep = unstored > 0
+    style.theory_line(ax, dims[keep], unstored[keep], colour)
+    _exponent_line(ax, dims, expected, window[0], float(np.interp(window[0], dims,
+                                                                   unstored)), colour,
+                   f"$d^{{{expected:.3g}}}$")
+    return rows
+
+
+def _uniform_row(key, *, quick, seeds, progress, conventions):
+    """Uniform storage where d/N is small: N = 20,000, d ≤ 100 (d/N ≤ 0.5 %), α = 2."""
+    num_inputs, dims = (20_000, [10, 20, 50, 100]) if not quick else (4_000, [10, 40])
+    result = _sweep(jax.random.fold_in(key, 11), conventions, num_inputs=num_inputs,
+                    zipf_exponent=2.0, dims=dims, num_samples=[math.inf],
+                    num_seeds=min(_seeds(seeds, quick), 30), schemes=[schemes.uniform()],
+                    progress=progress)
+    reference = theory.predicted_zipf_error(schemes.uniform(), 2.0, num_inputs, tuple(dims), M)
+    return claims.slope_check(
+        "5.2 schemes vs d (α = 2)", f"uniform: no decay while d ≪ N (N = {num_inputs:,}, "
+        f"d ≤ {max(dims)})", dims, result.sel(scheme="uniform", num_samples=math.inf),
+        reference, 0.0, reference_kind="predictor", key=key, figure="§5.2",
+        explanation="theory: flat until d is of the order of N")
+
+
+# --- §5.3 ----------------------------------------------------------------------------------
+
+# The authors' released §5.3 figure (SPEC §5.3): the plateau level at the largest T.
+AUTHORS_PLATEAU = {10: 0.64, 48: 0.36}
+
+
+def overflow(out_dir, *, key, quick=False, seeds=None, progress=False,
+             conventions="memjax"):
+    """SPEC §5.3 in the paper's setting: storing every seen token, N = 100, α = 0.5; the
+    error falls with T, then plateaus at a level set by d (→ 0 for d ≳ 300)."""
+    num_inputs, alpha = 100, 0.5
+    dims = _log_ints(10, 1000, 30 if not quick else 5)
+    sizes = _log_ints(10, 10_000, 30 if not quick else 5)
+    num_seeds = _seeds(seeds, quick)
+    result = _sweep(key, conventions, num_inputs=num_inputs, zipf_exponent=alpha, dims=dims,
+                    num_samples=sizes, schemes=[schemes.empirical(0.0)], progress=progress,
+                    num_seeds=num_seeds)
+    save_data(result, out_dir, "overflow")
+    exp, setting = "5.3 overflow (plateau)", style.setting(N=num_inputs, M=M, alpha=alpha,
+                                                          seeds=num_seeds)
+    errors = result.error[0]  # (seeds, T, d)
+    mean = errors.mean(axis=0)
+    sem = errors.std(axis=0, ddof=1) / math.sqrt(num_seeds)
+    # At T = 10⁴ every token has been seen (T·p_min ≈ 54): the scheme is uniform on N = 100.
+    plateau = theory.predicted_zipf_error(schemes.uniform(), alpha, num_inputs, tuple(dims), M)
+    last = errors[:, -1]
+    visible = mean[-1] > 1e-3  # log-ratios need a resolvable error
+    rows = [claims.level_check(
+        exp, "plateau level per d at the largest T = the predictor for storing all N",
+        np.asarray(dims)[visible], last[:, visible], plateau[visible],
+        reference_kind="predictor", accuracy=0.13, figure="§5.3",
+        explanation="ε = 0.13: the predictor's measured error for equal weights on P ≥ M "
+                    "tokens at d ≤ 20 (memjax.theory); all 100 tokens are seen")]
+    for d, level in AUTHORS_PLATEAU.items():
+        value = float(np.interp(np.log(d), np.log(dims), mean[-1]))
+        rows.append(claims.comparison_check(
+            exp, f"plateau at d = {d} as in the authors' figure (≈ {level})", value, level,
+            abs(value - level) <= 0.03, figure="§5.3",
+            explanation="within 0.03 (the authors' conventions raise the §5.3 error by "
+                        "0.01–0.03 for d ≲ 100; SPEC §2); interpolated in log d"))
+    big = np.asarray(dims) >= 300
+    rows.append(claims.comparison_check(
+        exp, "the plateau reaches 0 for d ≳ 300", float(mean[-1][big].max()), 0.01,
+        bool(mean[-1][big].max() < 0.01), figure="§5.3",
+        explanation="largest seed-mean error at the largest T over d ≥ 300, against 0.01"))
+    best = np.argmin(mean, axis=0)
+    cols = np.arange(len(dims))
+    rise = (mean[-1] - mean[best, cols]) / np.maximum(np.hypot(sem[-1], sem[best, cols]),
+                                                      1e-12)
+    rows.append(claims.comparison_check(
+        exp, "no rise with T (N = 100 is seen early: a plateau, no overflow)",
+        float(rise.max()), 3.0, bool(rise.max() <= 3.0), figure="§5.3",
+        explanation="largest rise of the error after its minimum over T, in standard "
+                    "errors, over every d; the rise needs N ≫ d (target overflow-large-n)"))
+
+    fig, axes = new_figure(3, width=4.3, height=3.6)
+    _log_contour(axes[0], dims, sizes, mean, "every seen token stored")
+    shown = [dims[0], dims[len(dims) // 3], dims[2 * len(dims) // 3], dims[-1]]
+    for i, d in enumerate(shown):
+        j = dims.index(d)
+        _band(axes[1], sizes, errors[:, :, j], style.color(i), label=f"$d = {d}$")
+        axes[1].axhline(plateau[j], color=style.color(i), linestyle="--", linewidth=1.0)
+    style.finish(axes[1], "number of samples $T$")
+    style.title(axes[1], "error vs $T$ (dashed: predicted plateau)", setting)
+    colour = style.scheme_color("empirical")
+    _band(axes[2], dims, last, colour, label=f"$T = {sizes[-1]:,}$".replace(",", "{,}"))
+    style.theory_line(axes[2], dims, plateau, colour, label="predictor, all $N$ stored")
+    axes[2].plot(list(AUTHORS_PLATEAU), list(AUTHORS_PLATEAU.values()), "kx", markersize=7,
+                 label="authors' figure")
+    style.finish(axes[2], "memory dimension $d$")
+    style.title(axes[2], "plateau level vs $d$", setting)
+    style.panel_letters(axes)
+    return rows, [("§5.3 in the paper's setting (N = 100, α = 0.5, every seen token "
+                   "stored): (a) seed-mean error over (d, T), log colour scale; (b) error vs "
+                   "T for four d, each with its predicted plateau (dashed, same colour); (c) "
+                   "the plateau level vs d with the predictor and the authors' figure.",
+                   save_figure(fig, out_dir, "overflow"))]
+
+
+# --- §5.4 ----------------------------------------------------------------------------------
+
+
+def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False,
+                    conventions="memjax"):
+    """SPEC §5.4: softmax_y(u_yᵀ W e_x) for ρ = 0 vs ρ = 1, N = 10, d = 10, α = 1,
+    T = 1000 (one draw)."""
+    del quick, seeds, progress, conventions
+    import matplotlib.pyplot as plt
+
+    num_inputs, dim, alpha, size = 10, 10, 1.0, 1000
     probs = zipf_probs(num_inputs, alpha)
-    targets = mod_targets(num_inputs, num_outputs)
+    targets = mod_targets(num_inputs, M)
     keys = jax.random.split(key, 3)
     input_emb = embeddings(keys[0], num_inputs, dim, "gaussian")
-    output_emb = embeddings(keys[1], num_outputs, dim, "sphere")
+    output_emb = embeddings(keys[1], M, dim, "sphere")
     stream = data.sample_tokens(keys[2], data.zipf_alias_table(num_inputs, alpha), size)
     counts = data.nested_counts(stream, num_inputs, [size])[0]
-    fig, axes = new_figure(2, width=3.4, height=3.6)
-    claims = []
-    recalled = {}
-    for ax, power in zip(axes, (0.0, 1.0)):
+    softmax, recalled = {}, {}
+    for power in (0.0, 1.0):
         weights = schemes.empirical(power).weights(counts, size, probs, dim)
         weights = weights / np.linalg.norm(np.asarray(weights))
-        score = retrieval.scores(input_emb, output_emb, targets, weights)
-        plot.memory_matrix(score, targets, ax=ax, title=f"ρ = {power:g}")
-        recalled[power] = int(np.sum(np.argmax(np.asarray(score), axis=1) ==
-                                     np.asarray(targets)))
-    claims.append(Claim("5.4 memory matrices", "ρ = 0 stores rare tokens as firmly as "
-                        "frequent ones; ρ = 1 favours the head",
-                        "ρ = 0 recalls at least as many tokens",
-                        f"recalled {recalled[0.0]}/10 (ρ = 0) vs {recalled[1.0]}/10 (ρ = 1)",
-                        agrees=recalled[0.0] >= recalled[1.0], note="one draw, N = d = 10"))
-    del plt
-    return claims, [("§5.4: softmax_y(u_yᵀ W e_x), tokens by frequency (rows), ρ = 0 vs "
-                     "ρ = 1", save_figure(fig, out_dir, "memory_matrices"))]
-
+        score = np.asarray(retrieval.scores(input_emb, output_emb, targets, weights),
+                           np.float64)
+        soft = np.exp(score - score.max(axis=1, keepdims=True))
+        softmax[power] = soft / soft.sum(axis=1, keepdims=True)
+        recalled[power] = int(np.sum(np.argmax(score, axis=1) == np.asarray(targets)))
+    # One colour scale for both panels, spanning their values (not [0, 1]).
+    low = min(s.min() for s in softmax.values())
+    high = max(s.max() for s in softmax.values())
+    fig, axes = new_figure(2, width=3.6, height=3.8)
+    for ax, power in zip(axes, (0.0, 1.0)):
+        image = ax.imshow(softmax[power], aspect="auto", cmap="magma", vmin=low, vmax=high,
+                          interpolation="nearest")
+        ax.scatter(np.asarray(targets), np.arange(num_inputs), s=14, c="white",
+                   edgecolors="black", linewidths=0.4, label="$f^*(x)$")
+        ax.set_xlabel("output $y$")
+        ax.set_ylabel("input $x$ (by frequency)")
+        style.title(ax, f"$\\rho = {power:g}$: recalled {recalled[power]}/10",
+                    style.setting(N=num_inputs, M=M, alpha=alpha, d=dim, T=size))
+    bar = plt.colorbar(image, ax=list(axes), shrink=0.9)
+    bar.set_label(f"softmax$_y(u_y^\\top W e_x)$, scale [{low:.2f}, {high:.2f}]")
+    style.panel_letters(axes)
+    rows = [claims.comparison_check(
+        "5.4 memory matrices", "ρ = 0 recalls at least as many tokens as ρ = 1 (it stores "
+        "rare tokens as firmly as frequent ones)", recalled[0.0], recalled[1.0],
+        recalled[0.0] >= recalled[1.0], figure="§5.4",
+        explanation=f"tokens recalled out of 10: ρ = 0 (measured) vs ρ = 1 (reference "
+                    "column); one draw, N = d = 10")]
+    return rows, [("§5.4: softmax_y(u_yᵀ W e_x), tokens by frequency (rows), ρ = 0 vs ρ = 1; "
+                   "white dots: the correct outputs; one colour scale over both panels.",
+                   save_figure(fig, out_dir, "memory_matrices"))]
