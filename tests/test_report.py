@@ -44,10 +44,15 @@ def _fake(name):
     return target
 
 
+def _with_conventions(out_dir, *, key, quick, seeds, progress, conventions):
+    CALLS.append(("conventions", conventions))
+    return [], []
+
+
 @dataclasses.dataclass(frozen=True)
 class FakeTarget(reproduce.Target):
     def load(self):
-        return _fake(self.function)
+        return _with_conventions if self.function == "conv" else _fake(self.function)
 
 
 @pytest.fixture
@@ -55,7 +60,7 @@ def fakes(monkeypatch):
     CALLS.clear()
     table = {n: FakeTarget("fake", n, f"description of {n}", "new" if n == "b" else "§5.1",
                            seconds=10.0, quick_seconds=1.0, trials=(100, 10))
-             for n in ("a", "b", "boom")}
+             for n in ("a", "b", "boom", "conv")}
     monkeypatch.setattr(reproduce, "TARGETS", table)
     return table
 
@@ -128,3 +133,14 @@ def test_the_estimate_scales_with_seeds_and_lists_show_whole_descriptions(fakes)
     assert cli.estimate(fakes, ["a"], quick=True, seeds=None)[0] == 1.0
     listed = cli.list_targets(reproduce.TARGETS)
     assert "description of boom" in listed and "§5.1" in listed and "new" in listed
+
+
+def test_conventions_reach_the_targets_that_take_them_and_the_report_says_so(fakes,
+                                                                             tmp_path):
+    cli.run(tmp_path, ["conv", "a"], conventions="authors", progress=False)
+    assert CALLS == [("conventions", "authors"), "a"]
+    text = (tmp_path / "report.md").read_text()
+    assert "under the authors conventions" in text and "normalised at d_max" in text
+    assert "conventions: authors does not apply" in text  # target a takes none
+    with pytest.raises(ValueError, match="conventions must be one of"):
+        cli.run(tmp_path, ["a"], conventions="paper", progress=False)

@@ -97,7 +97,7 @@ def estimate(targets, names, *, quick, seeds) -> tuple[float, float]:
         t = targets[name]
         base, default = (t.quick_seconds, t.trials[1]) if quick else (t.seconds, t.trials[0])
         total += base * (1.0 if seeds is None else 0.3 + 0.7 * seeds / default)
-        peak = max(peak, t.memory_mib)
+        peak = max(peak, t.quick_memory_mib if quick else t.memory_mib)
     return total, peak
 
 

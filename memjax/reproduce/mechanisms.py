@@ -285,7 +285,7 @@ def _draw_directions(params, ax_out, ax_in):
                         arrowprops=dict(arrowstyle="-|>", color=colors[y], linewidth=1.6))
         ax_out.text(*(u * 1.04), f"$u_{{{y}}}$", color=colors[y], ha="center", va="center")
     ax_out.set_title("output directions $u_y/\\|u_y\\|$ and\ndecision sectors "
-                     "$\\arg\\max_y\\, u_y^\\top h$ ($M = 5$)")
+                     "$\\arg\\max_y\\, u_y^\\top h$ ($M = 5$, seed 0)")
     classes = np.arange(hidden.shape[0]) % m
     sizes = 6 + 240 * np.asarray(data.zipf_probs(hidden.shape[0], PAPER["zipf_exponent"]))
     ax_in.scatter(hidden[:, 0], hidden[:, 1], c=[colors[c] for c in classes], s=sizes,

@@ -22,10 +22,7 @@ import pathlib
 
 from memjax import _atomic
 
-VERDICTS = ("agrees", "converges", "disagrees", "observation", "new")
-RULE_PLACEHOLDER = (
-    "**Agreement rule.** A slope claim compares the measured slope's bootstrap 95% interval over seeds with "
-    "the theory's asymptotic exponent; a qualitative claim states its own rule in its row.")
+VERDICTS = ("agrees", "disagrees", "observation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +89,12 @@ def _num(value, signed=False) -> str:
         return "∞" if value > 0 else "−∞"
     if math.isnan(value):
         return "—"
-    text = f"{value:+.3f}" if signed else (f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}")
+    if signed:
+        text = f"{value:+.3f}"
+    elif value.is_integer() and abs(value) < 1e7:  # grid values: 1,000 not 1e+03
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.3g}"
     return text.replace("-", "−")
 
 
@@ -197,24 +199,25 @@ def _counts_text(rows) -> str:
 
 
 def rule_text() -> str:
-    """The agreement rule, from the claim rule's module when it is installed."""
-    try:
-        from memjax.reproduce import claims
-    except ImportError:
-        return RULE_PLACEHOLDER
+    """The agreement rule (`memjax.reproduce.claims.rule_text`)."""
+    from memjax.reproduce import claims
+
     return claims.rule_text()
 
 
 READING = (
     "Each row states one claim of the paper or of the theory. *measured* is memjax's "
     "number (for a slope: the fitted log-log slope of the seed-mean error with its "
-    "bootstrap 95% interval over seeds); *reference* is what it is compared with at the "
-    "same N, M and range (for a slope: the finite-size reference slope, with the "
-    "tolerance that widens the interval); *exponent* is the asymptotic (N = ∞, d → ∞) "
-    "exponent and *offset* the pre-asymptotic gap reference − exponent; *range* is the "
-    "fitting window. Verdicts: **agrees**, **converges** (the references approach the "
-    "exponent as N and d grow), **disagrees** (a real gap, explained in its row), "
-    "**observation** (nothing to compare), **new** (beyond the paper).")
+    "bootstrap 95% interval over seeds; for a level: the largest |log(measured / "
+    "reference)| over the range; for a comparison: the number compared); *reference* is "
+    "what it is compared with at the same N, M and range (for a slope: the finite-size "
+    "reference slope ± the tolerance that widens the interval, and which reference it "
+    "is); *exponent* is the asymptotic (N = ∞, d → ∞) exponent and *offset* the "
+    "pre-asymptotic gap reference − exponent; *range* is the fitting window. Verdicts: "
+    "**agrees**; **disagrees** (a real gap, explained in its row); **observation** "
+    "(nothing to compare); *; converges* is added where the references at larger N and d "
+    "approach the exponent. The *reproduces* column names the paper's experiment "
+    "(numbered as in SPEC §5) or says **new** (beyond the paper).")
 
 
 def summary_rows(sections) -> list[tuple]:
@@ -303,8 +306,8 @@ h1{font-size:1.7em}h2{margin-top:2.2em;border-bottom:1px solid #ddd;padding-bott
 table{border-collapse:collapse;font-size:13px;margin:1em 0;width:100%}
 td,th{border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top;text-align:left}
 th{background:#f3f3f3}td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
-.v{font-weight:600;white-space:nowrap}.v-agrees{color:#087a2a}.v-converges{color:#0b6e99}
-.v-disagrees{color:#b00020}.v-observation,.v-new{color:#666}
+.v{font-weight:600;white-space:nowrap}.v-agrees{color:#087a2a}.v-converge{color:#0b6e99}
+.v-disagrees{color:#b00020}.v-observation{color:#666}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#444;margin-top:.3em}
 .settings{font-size:13px;color:#333;background:#fafafa;border-left:3px solid #ccc;
