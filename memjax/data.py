@@ -12,11 +12,14 @@ probability to about 2^-32 even where an inverse CDF in float32 would never reac
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxtyping import Array, ArrayLike, Float, Int, Key, Real, UInt32
 
 from memjax import _checks
 from memjax._random import fast_bits
@@ -24,9 +27,23 @@ from memjax._random import fast_bits
 # Draws are made in blocks keyed by block index, so the first T draws do not depend on
 # how long the stream is (a grid point's data does not depend on the grid's extent).
 STREAM_BLOCK = 1024
+# Streams are indexed by int32 positions.
+MAX_STREAM = 2**31 - 1
+# Counts are floats: beyond 2^53 even float64 cannot hold them as integers.
+MAX_COUNT = 2**53
 
 
-def zipf_probs(num_inputs: int, zipf_exponent) -> jax.Array:
+def _check_probs(probs):
+    """A concrete (N,) vector of weights: finite, >= 0, with a positive sum."""
+    probs = _checks.array("probs", probs, ndim=1, kind="f")
+    _checks.finite("probs", probs)
+    _checks.non_negative("probs", probs)
+    if not _checks._is_traced(probs) and not float(np.asarray(probs, np.float64).sum()) > 0:
+        raise ValueError("probs must have a positive sum; got all zeros.")
+    return probs
+
+
+def zipf_probs(num_inputs: int, zipf_exponent) -> Float[Array, " N"]:
     """Zipf probabilities p(x) = (x+1)^(-α) / Σ_{k=1..N} k^(-α), shape (N,).
 
     Args:
@@ -41,7 +58,7 @@ def zipf_probs(num_inputs: int, zipf_exponent) -> jax.Array:
     return jax.nn.softmax(logits)
 
 
-def mod_targets(num_inputs: int, num_outputs: int) -> jax.Array:
+def mod_targets(num_inputs: int, num_outputs: int) -> Int[Array, " N"]:
     """The paper's target map f*(x) = x mod M, shape (N,), int32."""
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
@@ -49,8 +66,10 @@ def mod_targets(num_inputs: int, num_outputs: int) -> jax.Array:
 
 
 @fast_bits
-def random_targets(key: jax.Array, num_inputs: int, num_outputs: int) -> jax.Array:
+def random_targets(key: Key[Array, ""], num_inputs: int,
+                   num_outputs: int) -> Int[Array, " N"]:
     """A uniformly random target map f*: [N] -> [M] drawn from `key`, shape (N,)."""
+    _checks.key("key", key)
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
     return jax.random.randint(key, (num_inputs,), 0, num_outputs, dtype=jnp.int32)
@@ -60,11 +79,11 @@ class AliasTable(NamedTuple):
     """Walker alias table: draw a bin b uniformly, keep b if 32 random bits < threshold[b],
     else take alias[b]. Both arrays have shape (N,)."""
 
-    threshold: jax.Array  # uint32
-    alias: jax.Array  # int32
+    threshold: UInt32[Array, " N"]
+    alias: Int[Array, " N"]
 
 
-def alias_table(probs) -> AliasTable:
+def alias_table(probs: Real[ArrayLike, " N"]) -> AliasTable:
     """Builds the alias table of a probability vector, on the host in float64.
 
     The table is a fixed function of `probs` (nothing random), built once per law and
@@ -73,11 +92,10 @@ def alias_table(probs) -> AliasTable:
     Args:
       probs: (N,) non-negative, not all zero; normalised here in float64.
     """
-    probs = np.asarray(_checks.array("probs", probs, ndim=1, kind="f"), np.float64)
-    _checks.non_negative("probs", probs)
+    probs = np.asarray(_check_probs(probs), np.float64)
     total = probs.sum()
-    if not total > 0:
-        raise ValueError("probs must have a positive sum; got all zeros.")
+    if not math.isfinite(total):  # finite entries whose float64 sum overflows
+        _checks.fail("probs", probs, "weights whose sum is finite in float64")
     return _alias_from_scaled(tuple((probs * (len(probs) / total)).tolist()))
 
 
@@ -112,12 +130,14 @@ def zipf_alias_table(num_inputs: int, zipf_exponent: float) -> AliasTable:
 
 
 @fast_bits
-def sample_tokens(key: jax.Array, table: AliasTable, num_samples: int) -> jax.Array:
+def sample_tokens(key: Key[Array, ""], table: AliasTable,
+                  num_samples: int) -> Int[Array, " T"]:
     """A stream of T i.i.d. tokens from the law of `table`, shape (T,), int32.
 
-    The first t draws are the same for every stream length T >= t.
+    The first t draws are the same for every stream length T >= t (T < 2^31).
     """
-    num_samples = _checks.int_at_least("num_samples", num_samples, 0)
+    _checks.key("key", key)
+    num_samples = _checks.int_at_least("num_samples", num_samples, 0, MAX_STREAM)
     num_blocks = -(-num_samples // STREAM_BLOCK)
     num_bins = table.alias.shape[0]
 
@@ -131,7 +151,8 @@ def sample_tokens(key: jax.Array, table: AliasTable, num_samples: int) -> jax.Ar
     return tokens.reshape(-1)[:num_samples]
 
 
-def nested_counts(tokens: jax.Array, num_inputs: int, sample_sizes) -> jax.Array:
+def nested_counts(tokens: Int[ArrayLike, " T"], num_inputs: int,
+                  sample_sizes) -> Int[Array, "K N"]:
     """Counts of each token among the first T draws, for every T in `sample_sizes`.
 
     Computed cumulatively: one scatter-add of the stream into the segments between
@@ -175,8 +196,10 @@ def nested_counts(tokens: jax.Array, num_inputs: int, sample_sizes) -> jax.Array
 _EXACT_BINOMIAL_LIMIT = {4: 2.0**20, 8: 2.0**50}
 
 
-def binomial(key: jax.Array, num_trials, prob, *, complement=None,
-             max_trials: float | None = None) -> jax.Array:
+def binomial(key: Key[Array, ""], num_trials: Real[ArrayLike, "*shape"],
+             prob: Real[ArrayLike, "*#shape"], *,
+             complement: Real[ArrayLike, "*#shape"] | None = None,
+             max_trials: float | None = None) -> Float[Array, "*shape"]:
     """Binomial(n, p) draws, elementwise, for counts n up to 10^12 and beyond.
 
     Counts above the limit where `jax.random.binomial` is exact in the working float
@@ -200,6 +223,8 @@ def binomial(key: jax.Array, num_trials, prob, *, complement=None,
     Returns:
       Float array of the shape of `num_trials`.
     """
+    _checks.key("key", key)
+    _check_binomial(num_trials, prob, complement, max_trials)
     dtype = jnp.result_type(float)
     n = jnp.asarray(num_trials, dtype)
     p = jnp.clip(jnp.broadcast_to(jnp.asarray(prob, dtype), n.shape), 0.0, 1.0)
@@ -235,6 +260,28 @@ def binomial(key: jax.Array, num_trials, prob, *, complement=None,
     return jnp.where(swap, trials - rare, rare)
 
 
+def _check_binomial(num_trials, prob, complement, max_trials):
+    """Concrete arguments of `binomial`: n integers in [0, 2^53], p and 1 - p in [0, 1]."""
+    if not _checks._is_traced(num_trials):
+        _checks.finite("num_trials", num_trials)
+        host = np.asarray(num_trials, np.float64)
+        if host.size and (host.min() < 0 or host.max() > MAX_COUNT
+                          or not np.all(host == np.round(host))):
+            _checks.fail("num_trials", num_trials if host.ndim == 0 else
+                         f"values in [{host.min()}, {host.max()}]",
+                         f"integers in [0, 2^53] (trial counts)")
+    for name, value in (("prob", prob), ("complement", complement)):
+        if value is None or _checks._is_traced(value):
+            continue
+        _checks.finite(name, value)
+        host = np.asarray(value, np.float64)
+        if host.size and (host.min() < 0 or host.max() > 1):
+            _checks.fail(name, value if host.ndim == 0 else
+                         f"values in [{host.min()}, {host.max()}]", "probabilities in [0, 1]")
+    if max_trials is not None:
+        _checks.real_at_least("max_trials", max_trials, 0.0)
+
+
 def _tree_steps(num_leaves: int):
     """The internal nodes of a heap-ordered binary tree over `num_leaves` (a power of 2)
     leaves, grouped into fixed-size blocks, level by level: (block size, (S,) first node
@@ -249,7 +296,8 @@ def _tree_steps(num_leaves: int):
 
 
 @fast_bits
-def multinomial_counts(key: jax.Array, probs, num_samples) -> jax.Array:
+def multinomial_counts(key: Key[Array, ""], probs: Real[ArrayLike, " N"],
+                       num_samples) -> Float[Array, " N"]:
     """Counts of each token in T i.i.d. draws from `probs`, without drawing the stream.
 
     A binary tree over the tokens splits T with one binomial per node, root first, in
@@ -259,15 +307,17 @@ def multinomial_counts(key: jax.Array, probs, num_samples) -> jax.Array:
     Args:
       key: a typed key.
       probs: (N,) non-negative probabilities, not all zero (normalised here).
-      num_samples: T >= 0, an integer (a Python number or a traced float scalar).
+      num_samples: T in [0, 2^53], an integer (a Python number or a traced float scalar).
 
     Returns:
       (N,) float counts summing to T (exact integers up to 2^24 in float32, 2^53 in
       float64).
     """
+    _checks.key("key", key)
+    probs = _check_probs(probs)
     bound = None
     if not _checks._is_traced(num_samples):
-        bound = float(_checks.int_at_least("num_samples", num_samples, 0))
+        bound = float(_checks.int_at_least("num_samples", num_samples, 0, MAX_COUNT))
         num_samples = bound
     return _multinomial(key, probs, num_samples, bound)
 
@@ -314,7 +364,8 @@ def _multinomial(key, probs, num_samples, bound):
 
 
 @fast_bits
-def nested_multinomial_counts(key: jax.Array, probs, sample_sizes) -> jax.Array:
+def nested_multinomial_counts(key: Key[Array, ""], probs: Real[ArrayLike, " N"],
+                              sample_sizes) -> Float[Array, "K N"]:
     """Counts for every T in `sample_sizes`, nested as if read from one stream.
 
     The counts at the sorted sizes T_1 < T_2 < ... are cumulative sums of independent
@@ -330,7 +381,9 @@ def nested_multinomial_counts(key: jax.Array, probs, sample_sizes) -> jax.Array:
     Returns:
       (K, N) float counts, row k for sample_sizes[k].
     """
-    sizes = tuple(_checks.int_at_least(f"sample_sizes[{i}]", t, 0)
+    _checks.key("key", key)
+    probs = _check_probs(probs)
+    sizes = tuple(_checks.int_at_least(f"sample_sizes[{i}]", t, 0, MAX_COUNT)
                   for i, t in enumerate(sample_sizes))
     num_inputs = jnp.shape(probs)[0]
     if not sizes:

@@ -6,7 +6,9 @@ Two laws, for inputs and outputs separately:
 
 Capacity grids are nested: one standard Gaussian `base` of width d_max is drawn per seed
 and the d-dimensional embeddings are its first d coordinates, scaled at dimension d
-(`restrict`), so every d has exactly the declared law while all d share randomness.
+(`restrict`), so every d has exactly the declared law while all d share randomness. The
+authors' released code instead scaled at d_max and then truncated (`rule="truncate"`):
+truncated `sphere` rows then have unequal norms, below 1, at small d.
 Coordinates are keyed by their index (and rows by their block of `ROW_BLOCK`), so the
 first d coordinates do not depend on d_max, and a block of rows can be drawn on its own.
 """
@@ -16,10 +18,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxtyping import Array, ArrayLike, Float, Key
+
 from memjax import _checks
 from memjax._random import fast_bits
 
 KINDS = ("gaussian", "sphere")
+# How a d_max-wide draw gives d-dim embeddings: scaled at d (memjax), or scaled at d_max
+# and then truncated (the authors' released code).
+RULES = ("rescale", "truncate")
 
 
 # Vectors are drawn in blocks of ROW_BLOCK rows, each coordinate k of each block b from
@@ -35,8 +42,8 @@ def block_size(num_vectors: int) -> int:
 
 
 @fast_bits
-def draw_blocks(key: jax.Array, first_block: int, num_blocks: int, size: int,
-                max_dim: int) -> jax.Array:
+def draw_blocks(key: Key[Array, ""], first_block: int, num_blocks: int, size: int,
+                max_dim: int) -> Float[Array, "max_dim rows"]:
     """Coordinates 0..max_dim-1 of the rows of blocks first_block.. of a draw whose block
     size is `size`: shape (max_dim, num_blocks·size). `first_block` may be traced."""
     dtype = jnp.result_type(float)
@@ -47,9 +54,11 @@ def draw_blocks(key: jax.Array, first_block: int, num_blocks: int, size: int,
     return jax.vmap(cell)(index).reshape(max_dim, num_blocks * size)
 
 
-def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
+def draw_columns(key: Key[Array, ""], num_vectors: int,
+                 max_dim: int) -> Float[Array, "max_dim num_vectors"]:
     """The transpose of `draw_base`, (max_dim, num_vectors): row k is coordinate k of
     every vector, so the first d rows (a contiguous prefix) are the d-dim draw."""
+    _checks.key("key", key)
     num_vectors = _checks.int_at_least("num_vectors", num_vectors, 1)
     max_dim = _checks.int_at_least("max_dim", max_dim, 1)
     size = block_size(num_vectors)
@@ -61,34 +70,50 @@ def draw_columns(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
     return draw_blocks(key, 0, num_blocks, size, max_dim)[:, :num_vectors]
 
 
-def draw_base(key: jax.Array, num_vectors: int, max_dim: int) -> jax.Array:
+def draw_base(key: Key[Array, ""], num_vectors: int,
+              max_dim: int) -> Float[Array, "num_vectors max_dim"]:
     """Standard normal (num_vectors, max_dim) draw whose column k depends only on (key, k)."""
     return draw_columns(key, num_vectors, max_dim).T
 
 
-def restrict(base: jax.Array, dim: int, kind: str) -> jax.Array:
+def restrict(base: Float[ArrayLike, "num_vectors max_dim"], dim: int, kind: str,
+             rule: str = "rescale") -> Float[Array, "num_vectors d"]:
     """Embeddings of dimension `dim` from the first `dim` columns of a standard draw.
 
     Args:
       base: (num_vectors, max_dim) standard normal draw, max_dim >= dim.
       dim: d, static.
       kind: 'gaussian' (divide by √d) or 'sphere' (normalise each row in R^d).
+      rule: 'rescale' (default): the first d columns, scaled at d, so every d has the
+        declared law; 'truncate' (the authors' released code): every row scaled at the
+        base width max_dim, then its first d columns (`sphere` rows then have norms
+        below 1 that differ from row to row at small d; `gaussian` entries are
+        N(0, 1/max_dim)).
 
     Returns:
       (num_vectors, dim) embeddings.
     """
     _checks.choice("kind", kind, KINDS)
+    _checks.choice("rule", rule, RULES)
     dim = _checks.int_at_least("dim", dim, 1)
+    base = jnp.asarray(base)
     if dim > base.shape[-1]:
         _checks.fail("dim", dim, f"at most the base width {base.shape[-1]}")
-    head = base[..., :dim]
+    if rule == "truncate":
+        return _scaled(base, kind)[..., :dim]
+    return _scaled(base[..., :dim], kind)
+
+
+def _scaled(rows, kind):
+    """`rows` scaled at their own width: by 1/√width ('gaussian') or to unit norm."""
     if kind == "gaussian":
-        return head * (1.0 / jnp.sqrt(jnp.asarray(dim, head.dtype)))
+        return rows * (1.0 / jnp.sqrt(jnp.asarray(rows.shape[-1], rows.dtype)))
     # A zero row has probability 0 for a Gaussian draw; guard it anyway, no NaN.
-    norm = jnp.linalg.norm(head, axis=-1, keepdims=True)
-    return head / jnp.where(norm > 0, norm, 1.0)
+    norm = jnp.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / jnp.where(norm > 0, norm, 1.0)
 
 
-def embeddings(key: jax.Array, num_vectors: int, dim: int, kind: str) -> jax.Array:
+def embeddings(key: Key[Array, ""], num_vectors: int, dim: int,
+               kind: str) -> Float[Array, "num_vectors dim"]:
     """An independent draw of `num_vectors` embeddings of law `kind` in R^dim."""
     return restrict(draw_base(key, num_vectors, dim), dim, kind)

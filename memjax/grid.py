@@ -27,6 +27,16 @@ from memjax.results import SweepResult
 
 TARGET_KINDS = ("mod", "random")
 COUNT_METHODS = ("auto", "stream", "multinomial")
+# 'memjax': embeddings for d are a d_max draw's first d coordinates scaled at d; 'authors':
+# the authors' released code, which scaled at d_max and then truncated (SPEC §2).
+CONVENTIONS = ("memjax", "authors")
+# Seeds are folded into keys as uint32, with room above the largest for padding seeds.
+MAX_SEED = 2**31 - 1
+# Embedding coordinates and row blocks are keyed in 16 bits each (`embeddings.draw_blocks`).
+MAX_DIM = embeddings._MAX_BLOCKS
+MAX_VECTORS = embeddings._MAX_BLOCKS * embeddings.ROW_BLOCK
+# Host bytes per seed beyond its errors: the seed list, the per-seed row dict and views.
+_HOST_BYTES_PER_SEED = 512
 # 'auto' counts by reading a token stream up to this T_max, by multinomial draws above it.
 STREAM_COUNTS_LIMIT = 1 << 22
 # The most memory one chunk of seeds may use (it decides whether a seed's whole draw is
@@ -37,7 +47,7 @@ DEFAULT_MEMORY_BUDGET = 1 << 30
 # sets spill the caches; on accelerators chunks fill the budget (parallel seeds).
 CPU_CHUNK_BYTES = 16 << 20
 # Roles folded into a seed's key: stable indices, never positions in a grid.
-_EMBEDDINGS, _DATA, _TARGETS = 0, 1, 2
+_EMBEDDINGS, _DATA, _TARGETS, _TIES = 0, 1, 2, 3
 # How many times each configuration was traced (the test of "one compile per sweep").
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
@@ -58,6 +68,7 @@ class SweepConfig:
     route: str = "auto"
     token_chunk: int | None = None
     counts: str = "auto"
+    conventions: str = "memjax"
 
     @property
     def finite_samples(self) -> tuple[int, ...]:
@@ -144,13 +155,17 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def _weight_batch(config, freqs, probs):
+def _weight_batch(config, freqs, probs, tie_key):
     """The distinct weight vectors at every d, (D, Q, N), and for every (scheme, T) point
-    the row it reads, (S, T) (data-free schemes are computed once, not once per T)."""
+    the row it reads, (S, T) (data-free schemes are computed once, not once per T).
+
+    Each vector is rescaled by a power of two (max in [1, 2): exact, no prediction
+    changes), so every route's scores stay finite whatever the weights' scale."""
     blocks, index, offset = [], np.zeros(
         (len(config.schemes), len(config.num_samples)), np.int32), 0
     for s, scheme in enumerate(config.schemes):
-        block = scheme.weight_grid(freqs, probs, config.dims)
+        block = scheme.weight_grid(freqs, probs, config.dims, rescaled=True,
+                                   key=tie_key if scheme.needs_key else None)
         index[s] = offset + (np.arange(len(config.num_samples)) if scheme.uses_data else 0)
         blocks.append(block)
         offset += block.shape[1]
@@ -161,7 +176,7 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
     """Errors of one seed at every (scheme, T, d): shape (S, T, D)."""
     # One batched fold_in derives every role's key (one hash to compile, not three).
     role_keys = jax.vmap(jax.random.fold_in, (None, 0))(
-        jax.random.fold_in(key, seed), jnp.arange(3, dtype=jnp.uint32))
+        jax.random.fold_in(key, seed), jnp.arange(4, dtype=jnp.uint32))
     n, m = config.num_inputs, config.num_outputs
     if config.targets == "mod":
         targets = data.mod_targets(n, m)
@@ -175,7 +190,7 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
     elif finite:
         counts = data.nested_multinomial_counts(role_keys[_DATA], probs, finite)
     freqs = schemes_lib.frequencies(counts, config.num_samples, probs)
-    weights, index = _weight_batch(config, freqs, probs)
+    weights, index = _weight_batch(config, freqs, probs, role_keys[_TIES])
     if config.resolved_route == "stream":
         mass = _nested.streamed_wrong_mass(
             role_keys[_EMBEDDINGS], n, m, config.dims, weights, targets, probs,
@@ -183,24 +198,42 @@ def _seed_errors(config: SweepConfig, key, seed, probs, table):
             token_chunk=config.token_chunk, nested=config.nested)
         return _finish(mass, weights, index)
     # Inputs and outputs come from one draw of N + M vectors (rows :N and N:).
+    input_kind, output_kind = config.input_embedding, config.output_embedding
     if config.nested:
         both = embeddings.draw_columns(role_keys[_EMBEDDINGS], n + m, max(config.dims))
-        in_cols, out_cols = [both[:, :n]] * len(config.dims), [both[:, n:]] * len(config.dims)
+        ins, outs = both[:, :n], both[:, n:]
+        if config.conventions == "authors":
+            ins, input_kind = _scaled_at_max(ins, input_kind)
+            outs, output_kind = _scaled_at_max(outs, output_kind)
+        in_cols, out_cols = [ins] * len(config.dims), [outs] * len(config.dims)
     else:  # an independent draw per d, keyed by d itself
         draws = [embeddings.draw_columns(jax.random.fold_in(role_keys[_EMBEDDINGS], d),
                                          n + m, d) for d in config.dims]
         in_cols, out_cols = [b[:, :n] for b in draws], [b[:, n:] for b in draws]
     mass = _nested.wrong_mass(config.resolved_route, in_cols, out_cols, config.dims,
-                              weights, targets, probs, input_kind=config.input_embedding,
-                              output_kind=config.output_embedding,
+                              weights, targets, probs, input_kind=input_kind,
+                              output_kind=output_kind,
                               token_chunk=config.token_chunk)  # (D, Q)
     return _finish(mass, weights, index)
+
+
+def _scaled_at_max(columns, kind):
+    """The authors' rule (`embeddings.restrict(..., rule="truncate")`) on a (d_max, n)
+    column draw: returns columns whose d-prefix, restricted as 'gaussian', is the
+    truncated embedding times 1/√d, and 'gaussian'. That factor is common to every score
+    of a d, so no argmax sees it; 'gaussian' scaled at d_max is such a factor already."""
+    if kind == "sphere":
+        norm = jnp.linalg.norm(columns, axis=0, keepdims=True)
+        return columns / jnp.where(norm > 0, norm, 1.0), "gaussian"
+    return columns, kind
 
 
 def _finish(mass, weights, index):
     """(D, Q) masses -> (S, T, D) errors."""
     # Invalid weights (a custom scheme's NaN, inf or negative values) poison their points
     # with NaN, which `sweep` reports, instead of an argmax over NaN scores passing silently.
+    # Valid weights are rescaled to a maximum below 2, so their scores are finite: |score|
+    # <= 2 N max‖u‖² max‖e‖² (at most ~1e18 within MAX_VECTORS and MAX_DIM).
     valid = jnp.all(jnp.isfinite(weights) & (weights >= 0), axis=-1)
     mass = jnp.where(valid, mass, jnp.nan)
     return jnp.moveaxis(mass[:, index], 0, -1)
@@ -216,11 +249,14 @@ def _chunk_errors(config: SweepConfig, key, seeds, probs, table):
 def _samples_tuple(num_samples) -> tuple[float, ...]:
     if isinstance(num_samples, numbers.Number):
         num_samples = (num_samples,)
+    if isinstance(num_samples, (str, bytes)) or not hasattr(num_samples, "__iter__"):
+        _checks.fail("num_samples", num_samples, "a sequence of integers >= 0 (inf allowed)")
     values = []
     for i, t in enumerate(num_samples):
         _checks.real_at_least(f"num_samples[{i}]", t, 0.0, finite=False)
-        if math.isfinite(t) and not float(t).is_integer():
-            _checks.fail(f"num_samples[{i}]", t, "an integer >= 0 or inf")
+        # Counts are floats (exact integers up to 2^53 in float64), as are the T labels.
+        if math.isfinite(t) and (not float(t).is_integer() or t > data.MAX_COUNT):
+            _checks.fail(f"num_samples[{i}]", t, "an integer in [0, 2^53] or inf")
         values.append(float(t))
     if not values or len(set(values)) != len(values):
         _checks.fail("num_samples", tuple(num_samples),
@@ -231,6 +267,8 @@ def _samples_tuple(num_samples) -> tuple[float, ...]:
 def _schemes_tuple(schemes, num_inputs, dims) -> tuple[schemes_lib.Scheme, ...]:
     if isinstance(schemes, (schemes_lib.Scheme, str)):
         schemes = (schemes,)
+    if not hasattr(schemes, "__iter__"):
+        _checks.fail("schemes", schemes, "a sequence of schemes")
     out = tuple(schemes_lib.parse(s) if isinstance(s, str) else s for s in schemes)
     if not out:
         _checks.fail("schemes", schemes, "a non-empty sequence of schemes")
@@ -256,7 +294,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
           progress: bool = False, seed_chunk: int | None = None,
           memory_budget: int = DEFAULT_MEMORY_BUDGET, route: str = "auto",
           token_chunk: int | None = None, devices=None,
-          checkpoint=None, counts: str = "auto") -> SweepResult:
+          checkpoint=None, counts: str = "auto",
+          conventions: str = "memjax") -> SweepResult:
     """The exact population error at every (scheme, seed, T, d) of a grid.
 
     Args:
@@ -306,22 +345,50 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         at a cost independent of T, for T up to 10^12 and beyond (the counts at T then
         depend on the smaller T of the grid, not the larger); 'auto' (default) streams
         up to T_max = 2^22. Both give the same law.
+      conventions: 'memjax' (default): the embeddings for d are the first d coordinates
+        of one d_max draw scaled at d, so each d has its declared law. 'authors': those
+        of the authors' released code, to reproduce their figures point for point:
+        every embedding scaled at d_max = max(dims) and then truncated to d (truncated
+        `sphere` outputs have unequal norms at small d, which raises the §5.3 error by
+        0.01-0.03 for d ≲ 100; a point then depends on max(dims)). Top-P count ties are
+        random under both (the authors' unstable sort is an arbitrary order). Needs
+        nested=True and an in-memory route (not 'stream').
 
     Returns:
       A `SweepResult` whose `.error` has dims ("scheme", "seed", "num_samples", "dim").
     """
+    # --- Argument validation: every bad input is a ValueError here, before any trace. ---
+    _checks.key("key", key)
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
+    if num_inputs + num_outputs > MAX_VECTORS:
+        _checks.fail("num_inputs", num_inputs, f"at most {MAX_VECTORS} - num_outputs "
+                     "(embeddings are drawn in at most 2^16 blocks of 1024 rows)")
     _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
-    dims = _checks.int_tuple("dims", dims, 1)
+    dims = _checks.int_tuple("dims", dims, 1, MAX_DIM)
     sample_sizes = _samples_tuple(num_samples)
     if seeds is None:
-        seeds = tuple(range(_checks.int_at_least("num_seeds", num_seeds, 1)))
+        num_seeds = _checks.int_at_least("num_seeds", num_seeds, 1, MAX_SEED + 1)
     else:
-        seeds = _checks.int_tuple("seeds", seeds, 0)
+        seeds = _checks.int_tuple("seeds", seeds, 0, MAX_SEED)
+    _checks.choice("conventions", conventions, CONVENTIONS)
+    if conventions == "authors" and not nested:
+        _checks.fail("conventions", conventions, "'memjax' when nested=False (the "
+                     "authors' rule truncates one draw at d_max)")
+    devices = _checks.devices("devices", devices)
+    schemes = _schemes_tuple(schemes, num_inputs, dims)
+    row_bytes = len(schemes) * len(sample_sizes) * len(dims) * jnp.dtype(
+        jnp.result_type(float)).itemsize
+    num_rows = num_seeds if seeds is None else len(seeds)
+    # The host holds every seed's row twice (per seed, then stacked) and its bookkeeping.
+    _checks.host_memory("num_seeds" if seeds is None else "seeds", num_rows,
+                        num_rows * (2 * row_bytes + _HOST_BYTES_PER_SEED),
+                        "results and per-seed bookkeeping")
+    if seeds is None:
+        seeds = tuple(range(num_seeds))
     config = SweepConfig(
         num_inputs=num_inputs, num_outputs=num_outputs, dims=dims,
-        num_samples=sample_sizes, schemes=_schemes_tuple(schemes, num_inputs, dims),
+        num_samples=sample_sizes, schemes=schemes,
         input_embedding=_checks.choice("input_embedding", input_embedding,
                                        embeddings.KINDS),
         output_embedding=_checks.choice("output_embedding", output_embedding,
@@ -330,10 +397,15 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         route=_checks.choice("route", route, _nested.ROUTES),
         token_chunk=None if token_chunk is None else _checks.int_at_least(
             "token_chunk", token_chunk, 1),
-        counts=_checks.choice("counts", counts, COUNT_METHODS))
+        counts=_checks.choice("counts", counts, COUNT_METHODS), conventions=conventions)
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
     config = _plan(config, memory_budget)
+    if conventions == "authors" and config.route == "stream":
+        _checks.fail("conventions", conventions, "'memjax' with the streamed route (the "
+                     "authors' rule needs each seed's whole draw in memory: pass a larger "
+                     "memory_budget or an in-memory route)")
     devices = _devices.resolve(devices)
+    # --- End of argument validation. ---
     if seed_chunk is None:
         target = memory_budget
         if all(d.platform == "cpu" for d in devices):
@@ -396,7 +468,8 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                 "input_embedding": input_embedding, "output_embedding": output_embedding,
                 "targets": targets, "nested": bool(nested), "route": config.resolved_route,
                 "token_chunk": config.token_chunk, "counts": config.resolved_counts,
-                "key": _key_description(key), "num_devices": len(devices)})
+                "conventions": conventions, "key": _key_description(key),
+                "num_devices": len(devices)})
 
 
 def _progress(total, enabled):
@@ -409,7 +482,8 @@ def _check_finite(errors, config):
     if bad.any():
         names = sorted({config.schemes[i].name for i in np.nonzero(bad)[0]})
         raise ValueError(f"invalid weights from schemes {names}: NaN, inf or negative "
-                         "values at some (seed, T, d); weights must be finite and >= 0.")
+                         "values at some (seed, T, d), so their scores are not finite; "
+                         "weights must be finite and >= 0.")
 
 
 def _key_description(key) -> str:

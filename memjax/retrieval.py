@@ -13,6 +13,12 @@ built by the cheaper of two exact routes:
     vector, never forming W (best when M ≪ d);
   * 'matrix': R = Wᵀ Uᵀ; cost ~ 2Nd² + 2d²M (best when M ≳ d).
 Nothing of size N × N or N × d × d is formed; tokens are scored in chunks when N·M is large.
+
+Concrete arguments are checked (finite embeddings and weights, probs >= 0 summing to 1,
+targets in [0, M), agreeing shapes); traced ones pass unchecked. `error`, `predictions`
+and `head_tail_error` first rescale each weight vector by a power of two (`schemes.rescale`:
+exact, argmax is scale-invariant), so weights as small as 1e-45 or as large as 3e38 in
+float32 give the predictions of any other positive multiple.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int, Real
 
 from memjax import _checks
+from memjax.schemes import rescale, rescale_host
 
 ROUTES = ("auto", "tokens", "matrix")
 # Scores of one token chunk stay below this many entries (64 MiB in float32).
@@ -30,10 +38,12 @@ _HIGHEST = jax.lax.Precision.HIGHEST  # accelerators would otherwise use TF32/bf
 
 
 def _check_inputs(input_emb, output_emb, targets, weights=None, probs=None):
-    input_emb = _checks.array("input_emb", input_emb, ndim=2, kind="f")
+    input_emb = _checks.finite("input_emb", _checks.array("input_emb", input_emb, ndim=2,
+                                                          kind="f"))
     num_inputs, dim = input_emb.shape
     output_emb = _checks.array("output_emb", output_emb, ndim=2, kind="f",
                                length={1: (dim, "the embedding dimension of input_emb")})
+    _checks.finite("output_emb", output_emb)
     targets = _checks.array("targets", targets, ndim=1, kind="i",
                             length={0: (num_inputs, "the number of inputs (input_emb rows)")})
     if not isinstance(targets, jax.core.Tracer):
@@ -45,14 +55,27 @@ def _check_inputs(input_emb, output_emb, targets, weights=None, probs=None):
         weights = _checks.array("weights", weights, ndim=(1, 2, 3, 4), kind="f",
                                 length={-1: (num_inputs, "the number of inputs")})
         _checks.non_negative("weights", weights)
+        _checks.finite("weights", weights)
     if probs is not None:
         probs = _checks.array("probs", probs, ndim=1, kind="f",
                               length={0: (num_inputs, "the number of inputs")})
-        _checks.non_negative("probs", probs)
+        _checks.probabilities("probs", probs)
     return input_emb, output_emb, targets, weights, probs
 
 
-def memory(input_emb, output_emb, targets, weights) -> jax.Array:
+def _scale_free(weights, dtype):
+    """Weights rescaled by powers of two (`schemes.rescale`), on the host when concrete
+    (exact even for subnormal float32 values, which XLA flushes to zero on CPU)."""
+    if not jnp.issubdtype(dtype, jnp.floating):  # integer embeddings score in floats
+        dtype = jnp.result_type(float)
+    if isinstance(weights, jax.core.Tracer):
+        return rescale(jnp.asarray(weights, dtype))
+    return jnp.asarray(rescale_host(weights), dtype)
+
+
+def memory(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+           targets: Int[ArrayLike, " N"],
+           weights: Real[ArrayLike, "*batch N"]) -> Float[Array, "*batch d d"]:
     """W (d × d) = Σ_x weights[x] · output_emb[targets[x]] input_emb[x]ᵀ (batched over weights)."""
     input_emb, output_emb, targets, weights, _ = _check_inputs(
         input_emb, output_emb, targets, weights)
@@ -68,7 +91,9 @@ def choose_route(num_inputs: int, num_outputs: int, dim: int) -> str:
     return "tokens" if tokens <= matrix else "matrix"
 
 
-def right_factor(input_emb, output_emb, targets, weights, route: str = "auto"):
+def right_factor(input_emb: Float[Array, "N d"], output_emb: Float[Array, "M d"],
+                 targets: Int[Array, " N"], weights: Float[Array, "*batch N"],
+                 route: str = "auto") -> Float[Array, "*batch d M"]:
     """R (..., d, M) such that scores = input_emb @ R, by the chosen route (unchecked)."""
     num_inputs, dim = input_emb.shape
     num_outputs = output_emb.shape[0]
@@ -84,7 +109,9 @@ def right_factor(input_emb, output_emb, targets, weights, route: str = "auto"):
     return jnp.einsum("...de,md->...em", mem, output_emb, precision=_HIGHEST)
 
 
-def scores(input_emb, output_emb, targets, weights, route: str = "auto") -> jax.Array:
+def scores(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+           targets: Int[ArrayLike, " N"], weights: Real[ArrayLike, "*batch N"],
+           route: str = "auto") -> Float[Array, "*batch N M"]:
     """score(x, y) = u_yᵀ W e_x for every token and output, shape (..., N, M)."""
     _checks.choice("route", route, ROUTES)
     input_emb, output_emb, targets, weights, _ = _check_inputs(
@@ -93,9 +120,18 @@ def scores(input_emb, output_emb, targets, weights, route: str = "auto") -> jax.
     return jnp.einsum("nd,...dm->...nm", input_emb, factor, precision=_HIGHEST)
 
 
-def predictions(input_emb, output_emb, targets, weights, route: str = "auto") -> jax.Array:
+def predictions(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+                targets: Int[ArrayLike, " N"], weights: Real[ArrayLike, "*batch N"],
+                route: str = "auto") -> Int[Array, "*batch N"]:
     """f_W(x) = argmax_y score(x, y), ties to the lowest y, shape (..., N)."""
-    return jnp.argmax(scores(input_emb, output_emb, targets, weights, route), axis=-1)
+    _checks.choice("route", route, ROUTES)
+    input_emb, output_emb, targets, weights, _ = _check_inputs(
+        input_emb, output_emb, targets, weights)
+    input_emb = jnp.asarray(input_emb)
+    factor = right_factor(input_emb, jnp.asarray(output_emb), jnp.asarray(targets),
+                          _scale_free(weights, input_emb.dtype), route)
+    return jnp.argmax(jnp.einsum("nd,...dm->...nm", input_emb, factor, precision=_HIGHEST),
+                      axis=-1)
 
 
 def _token_chunks(per_chunk, input_emb, targets, probs, factor, chunk_size):
@@ -130,8 +166,10 @@ def _margin(emb, targets, probs, factor):
     return correct - others
 
 
-def wrong_mass(input_emb, output_emb, targets, weights, probs, *, route="auto",
-               chunk_size=None) -> jax.Array:
+def wrong_mass(input_emb: Float[Array, "N d"], output_emb: Float[Array, "M d"],
+               targets: Int[Array, " N"], weights: Float[Array, "*batch N"],
+               probs: Float[Array, " N"], *, route="auto",
+               chunk_size=None) -> Float[Array, "*batch N"]:
     """p(x) · 1[f_W(x) ≠ f*(x)] per token, shape (..., N) (unchecked, jit-friendly)."""
     factor = right_factor(input_emb, output_emb, targets, weights, route)
     return wrong_mass_from_factor(input_emb, targets, probs, factor, chunk_size)
@@ -142,15 +180,18 @@ def wrong_mass_from_factor(input_emb, targets, probs, factor, chunk_size=None):
     return _token_chunks(_wrong_mass, input_emb, targets, probs, factor, chunk_size)
 
 
-def error(input_emb, output_emb, targets, weights, probs, *, route: str = "auto",
-          chunk_size: int | None = None) -> jax.Array:
+def error(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+          targets: Int[ArrayLike, " N"], weights: Real[ArrayLike, "*batch N"],
+          probs: Real[ArrayLike, " N"], *, route: str = "auto",
+          chunk_size: int | None = None) -> Float[Array, "*batch"]:
     """Exact population 0-1 error Σ_x p(x) 1[f_W(x) ≠ f*(x)], shape (...) of the weights' batch.
 
     Summed over wrong tokens, never as 1 − accuracy (which loses small errors in float32).
 
     Args:
       input_emb: (N, d). output_emb: (M, d). targets: (N,) ints in [0, M).
-      weights: (..., N) non-negative q. probs: (N,) p.
+      weights: (..., N) non-negative q (any positive scale per vector).
+      probs: (N,) p, summing to 1 (within N·eps of its dtype).
       route: 'auto' (cheapest), 'tokens' or 'matrix'.
       chunk_size: tokens scored at once (None: sized to keep scores under 64 MiB).
     """
@@ -159,13 +200,16 @@ def error(input_emb, output_emb, targets, weights, probs, *, route: str = "auto"
         chunk_size = _checks.int_at_least("chunk_size", chunk_size, 1)
     input_emb, output_emb, targets, weights, probs = _check_inputs(
         input_emb, output_emb, targets, weights, probs)
-    mass = wrong_mass(input_emb, output_emb, targets, jnp.asarray(weights),
-                      jnp.asarray(probs), route=route, chunk_size=chunk_size)
+    input_emb = jnp.asarray(input_emb)
+    mass = wrong_mass(input_emb, jnp.asarray(output_emb), jnp.asarray(targets),
+                      _scale_free(weights, input_emb.dtype), jnp.asarray(probs),
+                      route=route, chunk_size=chunk_size)
     return jnp.sum(mass, axis=-1)
 
 
-def margins(input_emb, output_emb, targets, weights, *, route: str = "auto",
-            chunk_size: int | None = None) -> jax.Array:
+def margins(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+            targets: Int[ArrayLike, " N"], weights: Real[ArrayLike, "*batch N"], *,
+            route: str = "auto", chunk_size: int | None = None) -> Float[Array, "*batch N"]:
     """score(x, f*(x)) − max_{y ≠ f*(x)} score(x, y) per token, shape (..., N).
 
     Positive where the token is recalled; +inf when M = 1 (no competitor).
@@ -181,8 +225,10 @@ def margins(input_emb, output_emb, targets, weights, *, route: str = "auto",
     return _token_chunks(_margin, input_emb, targets, dummy, factor, chunk_size)
 
 
-def head_tail_error(input_emb, output_emb, targets, weights, probs, head: int, *,
-                    route: str = "auto") -> tuple[jax.Array, jax.Array]:
+def head_tail_error(input_emb: Real[ArrayLike, "N d"], output_emb: Real[ArrayLike, "M d"],
+                    targets: Int[ArrayLike, " N"], weights: Real[ArrayLike, "*batch N"],
+                    probs: Real[ArrayLike, " N"], head: int, *, route: str = "auto",
+                    ) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     """The error split into the head (tokens x < head) and the tail (x >= head).
 
     The two parts sum to `error`. Tokens are assumed sorted by frequency (as Zipf's are).
@@ -191,6 +237,7 @@ def head_tail_error(input_emb, output_emb, targets, weights, probs, head: int, *
     _checks.choice("route", route, ROUTES)
     input_emb, output_emb, targets, weights, probs = _check_inputs(
         input_emb, output_emb, targets, weights, probs)
-    mass = wrong_mass(input_emb, output_emb, targets, jnp.asarray(weights),
-                      jnp.asarray(probs), route=route)
+    input_emb = jnp.asarray(input_emb)
+    mass = wrong_mass(input_emb, jnp.asarray(output_emb), jnp.asarray(targets),
+                      _scale_free(weights, input_emb.dtype), jnp.asarray(probs), route=route)
     return jnp.sum(mass[..., :head], axis=-1), jnp.sum(mass[..., head:], axis=-1)

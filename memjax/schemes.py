@@ -6,12 +6,19 @@
 | `population(power=ρ)`       | p(x)^ρ                                                |
 | `threshold(top=P)`          | 1 if x < P else 0 (the oracle: the P most frequent)   |
 | `empirical(power=ρ, top=P)` | (n_x/T)^ρ on seen tokens (n_x >= 1), else 0; with P,  |
-|                             | only the P most frequent seen tokens (ties: lower x)  |
+|                             | only the P most frequent seen tokens (count ties at   |
+|                             | the cut: at random from the seed's key)               |
 | `custom(weights_or_fn)`     | a fixed vector, or fn(frequencies, probs, dim)        |
 
 `top` is an int, a rule string 'd/K' (floor(d/K)), or any function of the dimension d.
 With T = ∞ (`num_samples=inf`) the empirical frequencies n_x/T are the probabilities p.
 A scheme is static configuration (hashable); `scheme.weights(...)` is a pure function.
+
+Ties at the top-P cut: the data cannot tell which of two tokens seen equally often is the
+more probable, so breaking them towards the lower index (the true frequency rank) would
+leak the oracle into an empirical scheme (SPEC §2). `empirical` breaks them in a random
+order drawn from a key (`tie_break="random"`, the default); `tie_break="index"` is the
+oracle order, kept as a named option. `threshold` is the oracle and keeps the index order.
 """
 
 from __future__ import annotations
@@ -25,9 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtyping import Array, ArrayLike, Float, Key, Num
+
 from memjax import _checks
+from memjax._random import fast_bits
 
 Top = Union[int, str, Callable[[int], int], None]
+TIE_BREAKS = ("random", "index")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,14 +81,58 @@ def _top_label(top) -> str:
     return getattr(top, "__name__", "f") + "(d)"
 
 
-def _keep_top(weights, order_key, top):
-    """Zeroes all but the `top` largest entries of `order_key` along the last axis (ties:
-    lower index); `top` broadcasts against the leading axes (e.g. (D, 1, 1) tops)."""
+def _descending_rank(order_key):
+    # The rank of each entry is the inverse permutation of a stable descending sort.
+    return jnp.argsort(jnp.argsort(-order_key, axis=-1, stable=True), axis=-1)
+
+
+@fast_bits
+def _tie_order(key, num_inputs):
+    """A uniformly random order of the tokens (one per key), and its inverse."""
+    order = jax.random.permutation(key, num_inputs)
+    return order, jnp.argsort(order)
+
+
+def _keep_top(weights, order_key, top, tie_key=None):
+    """Zeroes all but the `top` largest entries of `order_key` along the last axis; `top`
+    broadcasts against the leading axes (e.g. (D, 1, 1) tops).
+
+    Equal entries are ranked by index (`tie_key` None) or in the random order drawn from
+    `tie_key` (the same order for every row, so the kept sets of growing tops are nested).
+    """
     if top is None:
         return weights
-    # The rank of each entry is the inverse permutation of a stable descending sort.
-    rank = jnp.argsort(jnp.argsort(-order_key, axis=-1, stable=True), axis=-1)
+    if tie_key is None:
+        return jnp.where(_descending_rank(order_key) < top, weights, 0.0)
+    order, inverse = _tie_order(tie_key, order_key.shape[-1])
+    # A stable sort of the shuffled entries ranks ties by their place in the shuffle.
+    rank = jnp.take(_descending_rank(jnp.take(order_key, order, axis=-1)), inverse, axis=-1)
     return jnp.where(rank < top, weights, 0.0)
+
+
+def rescale(weights: Float[ArrayLike, "*batch N"]) -> Float[Array, "*batch N"]:
+    """Each weight vector (last axis) times the power of two 2^k that puts its maximum in
+    [1, 2); all-zero vectors, and vectors with NaN or inf, are returned unchanged.
+
+    Exact in floating point (only exponents change), so no prediction changes: argmax is
+    scale-invariant. It keeps scores in range for extreme but valid scales (a vector of
+    3e38 or 1e-30 in float32). Traced or not; subnormal inputs are flushed to zero by XLA
+    on CPU, so rescale those on the host first (`rescale_host`).
+    """
+    weights = jnp.asarray(weights)
+    top = jnp.max(weights, axis=-1, keepdims=True)
+    usable = jnp.isfinite(top) & (top > 0)
+    _, exponent = jnp.frexp(jnp.where(usable, top, 1.0))
+    return jnp.where(usable, jnp.ldexp(weights, 1 - exponent), weights)
+
+
+def rescale_host(weights) -> np.ndarray:
+    """`rescale` on the host in float64 (exact, subnormals included)."""
+    weights = np.asarray(weights, np.float64)
+    top = np.max(weights, axis=-1, keepdims=True) if weights.size else weights
+    usable = np.isfinite(top) & (top > 0)
+    _, exponent = np.frexp(np.where(usable, top, 1.0))
+    return np.where(usable, np.ldexp(weights, 1 - exponent), weights)
 
 
 def _power(base, power):
@@ -95,6 +150,7 @@ class Scheme:
     fn: Callable | None = None
     fixed: tuple | None = None
     label: str | None = None
+    tie_break: str = "random"
 
     @property
     def name(self) -> str:
@@ -107,14 +163,24 @@ class Scheme:
         if self.kind == "threshold":
             return f"threshold(top={_top_label(self.top)})"
         top = "" if self.top is None else f", top={_top_label(self.top)}"
-        return f"empirical(power={self.power:g}{top})"
+        index = self.tie_break == "index" and self.top is not None
+        ties = ", tie_break=index" if index else ""
+        return f"empirical(power={self.power:g}{top}{ties})"
 
     @property
     def uses_data(self) -> bool:
         """Whether the weights depend on the sample (and so on T)."""
         return self.kind == "empirical" or (self.kind == "custom" and self.fn is not None)
 
-    def weights(self, counts, num_samples, probs, dim: int) -> jax.Array:
+    @property
+    def needs_key(self) -> bool:
+        """Whether the weights need a key (an empirical top-P cut with random ties)."""
+        return self.kind == "empirical" and self.top is not None and (
+            self.tie_break == "random")
+
+    def weights(self, counts: Num[ArrayLike, " N"] | None, num_samples: float,
+                probs: Float[ArrayLike, " N"], dim: int, *,
+                key: Key[Array, ""] | None = None) -> Float[Array, " N"]:
         """q(x) for every token, shape (N,).
 
         Args:
@@ -123,6 +189,9 @@ class Scheme:
           num_samples: T, a static number; `math.inf` means population weights.
           probs: (N,) the true probabilities p.
           dim: d, static (sets `top` rules).
+          key: a typed key ordering count ties at the top-P cut (needed only by
+            `empirical(top=...)` with `tie_break="random"`); `memjax.sweep` uses
+            fold_in(fold_in(key, seed), 3) for a seed.
         """
         probs = jnp.asarray(probs)
         if counts is None and not math.isinf(num_samples):
@@ -132,23 +201,36 @@ class Scheme:
             counts = jnp.zeros(probs.shape, jnp.int32)
         freqs = frequencies(None if counts is None else jnp.asarray(counts)[None],
                             (num_samples,), probs)
-        return self.weight_grid(freqs, probs, (dim,))[0, 0]
+        return self.weight_grid(freqs, probs, (dim,), key=key)[0, 0]
 
-    def weight_grid(self, freqs, probs, dims) -> jax.Array:
+    def weight_grid(self, freqs: Float[ArrayLike, "K N"], probs: Float[ArrayLike, " N"],
+                    dims, *, key: Key[Array, ""] | None = None,
+                    rescaled: bool = False) -> Float[Array, "D _ N"]:
         """q for a batch of empirical frequencies at several dimensions.
 
         Args:
           freqs: (K, N) frequencies n_x / T, one row per sample size (see `frequencies`).
           probs: (N,) the true probabilities p.
           dims: D static dimensions (they set `top` rules).
+          key: orders count ties at a top-P cut (see `weights`).
+          rescaled: return each vector times a power of two that puts its maximum in
+            [1, 2) (`rescale`: exact, changes no prediction; fixed vectors are rescaled
+            on the host, so even subnormal float32 values keep their ratios).
 
         Returns:
           (D, K, N) weights, or (D, 1, N) when the scheme does not use data.
         """
         probs = jnp.asarray(probs)
         num_inputs, num_dims = probs.shape[-1], len(dims)
+        if self.needs_key and key is None:
+            _checks.fail("key", key, f"a typed key: {self.name} breaks count ties at the "
+                         "top-P cut at random (tie_break='random'); pass key=, or build "
+                         "the scheme with tie_break='index' for the oracle index order")
+        if self.needs_key:
+            _checks.key("key", key)
+        # A top beyond N keeps every token: clamped, it fits int32 whatever its value.
         tops = None if self.top is None else jnp.asarray(
-            [resolve_top(self.top, d) for d in dims])[:, None, None]
+            [min(resolve_top(self.top, d), num_inputs) for d in dims])[:, None, None]
         if self.kind == "uniform":
             out = jnp.ones((1, 1, num_inputs), probs.dtype)
         elif self.kind == "population":
@@ -161,13 +243,16 @@ class Scheme:
                 raise ValueError(f"custom scheme {self.name!r} has {len(self.fixed)} weights "
                                  f"(shape ({len(self.fixed)},)); expected shape "
                                  f"({num_inputs},) (one weight per input).")
-            out = jnp.asarray(self.fixed, probs.dtype)[None, None]
+            fixed = rescale_host(self.fixed) if rescaled else self.fixed
+            out = jnp.asarray(fixed, probs.dtype)[None, None]
         elif self.kind == "custom":
             out = jnp.stack([jax.vmap(lambda f, d=d: self._call(f, probs, d))(freqs)
                              for d in dims])
         else:
-            out = _keep_top(_power(freqs, self.power), freqs, tops)
+            tie_key = key if self.needs_key else None
+            out = _keep_top(_power(freqs, self.power), freqs, tops, tie_key)
             out = out[None] if tops is None else out
+        out = rescale(out) if rescaled else out
         return jnp.broadcast_to(out, (num_dims,) + out.shape[1:])
 
     def _call(self, freqs, probs, dim):
@@ -215,10 +300,16 @@ def threshold(top: Top = None) -> Scheme:
     return Scheme("threshold", top=_parse_top(top))
 
 
-def empirical(power: float = 0.0, top: Top = None) -> Scheme:
-    """q(x) = (n_x/T)^ρ on seen tokens, 0 on unseen; optionally only the `top` most seen."""
+def empirical(power: float = 0.0, top: Top = None, tie_break: str = "random") -> Scheme:
+    """q(x) = (n_x/T)^ρ on seen tokens, 0 on unseen; optionally only the `top` most seen.
+
+    Tokens tied in count at the top-P cut are kept in a random order drawn from the
+    seed's key (`tie_break="random"`, the default: the data cannot rank them), or towards
+    the lower index (`tie_break="index"`: the true frequency rank, an oracle).
+    """
     power = float(_checks.real_at_least("power", power, 0.0))
-    return Scheme("empirical", power=power, top=_parse_top(top))
+    _checks.choice("tie_break", tie_break, TIE_BREAKS)
+    return Scheme("empirical", power=power, top=_parse_top(top), tie_break=tie_break)
 
 
 def custom(weights_or_fn, name: str = "custom") -> Scheme:
@@ -232,6 +323,7 @@ def custom(weights_or_fn, name: str = "custom") -> Scheme:
     fixed = np.asarray(weights_or_fn)
     _checks.array("weights", fixed, ndim=1, kind="f")
     _checks.non_negative("weights", fixed)
+    _checks.finite("weights", fixed)
     return Scheme("custom", fixed=tuple(fixed.tolist()), label=name)
 
 
@@ -260,8 +352,11 @@ def parse(text: str) -> Scheme:
         elif key == "top":
             value = value.strip()
             kwargs[key] = int(value) if re.fullmatch(r"\d+", value) else value
+        elif key == "tie_break":
+            kwargs[key] = value.strip()
         else:
-            _checks.fail(f"parameter of scheme {name!r}", key, "'power' or 'top'")
+            _checks.fail(f"parameter of scheme {name!r}", key,
+                         "'power', 'top' or 'tie_break'")
     try:
         return _BUILDERS[name](**kwargs)
     except TypeError:

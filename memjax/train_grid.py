@@ -133,13 +133,28 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     Returns:
       A `memjax.SweepResult` with dims `SWEEP_DIMS`.
     """
+    # --- Argument validation: every bad input is a ValueError here, before any trace. ---
+    _checks.key("key", key)
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
     _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
-    devices = _devices.resolve(devices)
+    devices = _devices.resolve(_checks.devices("devices", devices))
     dims = _checks.int_tuple("dims", dims, 1)
     batch_sizes = _checks.int_tuple("batch_sizes", batch_sizes, 1)
-    num_samples = _checks.int_tuple("num_samples", num_samples, 1)
+    # Steps and sample positions are int32 inside the training loop.
+    num_samples = _checks.int_tuple("num_samples", num_samples, 1, 2**31 - 1)
+    if seeds is None:
+        num_seeds = _checks.int_at_least("num_seeds", num_seeds, 1, 2**31)
+    else:
+        seeds = _checks.int_tuple("seeds", seeds, 0, 2**31 - 1)
+    num_rows = num_seeds if seeds is None else len(seeds)
+    grid_size = num_rows * len(_as_tuple(learning_rates, "learning_rates")) * len(
+        num_samples) * len(dims) * len(batch_sizes) * len(_as_tuple(models, "models")) * len(
+        _as_tuple(optimizers, "optimizers")) * len(_as_tuple(layer_norms, "layer_norms"))
+    # The result holds float64 errors and a bool mask per run and T; each seed also costs
+    # ~256 bytes of host bookkeeping (the seed tuple, list and the JSON block identity).
+    _checks.host_memory("num_seeds" if seeds is None else "seeds", num_rows,
+                        9 * grid_size + 256 * num_rows, "results and per-seed bookkeeping")
     _checks.choice("init", init, models_lib.INITS)
     model_list = tuple(models_lib.parse(m) if not isinstance(m, str) else Model(m, init=init)
                        for m in _as_tuple(models, "models"))
@@ -148,15 +163,16 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     layer_norms = _as_tuple(layer_norms, "layer_norms")
     for i, norm in enumerate(layer_norms):
         _checks.choice(f"layer_norms[{i}]", norm, (False, True))
-    rates = np.asarray(_as_tuple(learning_rates, "learning_rates"), np.float64)
+    rates = np.asarray([_checks.real_at_least(f"learning_rates[{i}]", r, 0.0) for i, r in
+                        enumerate(_as_tuple(learning_rates, "learning_rates"))], np.float64)
     step_size = optimizers_lib.step_sizes(rates, decay_factor, decay_step)
-    seeds = (tuple(range(_checks.int_at_least("num_seeds", num_seeds, 1))) if seeds is None
-             else _checks.int_tuple("seeds", seeds, 0))
+    seeds = tuple(range(num_seeds)) if seeds is None else seeds
     for name, values in (("models", [m.kind for m in model_list]),
                          ("optimizers", [o.name for o in optimizer_list]),
                          ("layer_norms", layer_norms), ("learning_rates", rates.tolist())):
         if len(set(values)) != len(values):
             _checks.fail(name, tuple(values), "distinct values (labels)")
+    # --- End of argument validation. ---
     blocks = sweep_blocks(num_inputs=num_inputs, num_outputs=num_outputs, dims=dims,
                           batch_sizes=batch_sizes, num_samples=num_samples,
                           models_=model_list, optimizers_=optimizer_list,

@@ -120,3 +120,73 @@ def test_bad_dims_raise_naming_dim(base, dim):
 def test_draw_base_rejects_bad_sizes_naming_them(num_vectors, max_dim, name):
     with pytest.raises(ValueError, match=name):
         embeddings.draw_base(jax.random.key(0), num_vectors, max_dim)
+
+
+@pytest.mark.parametrize("key", [0, np.uint32([0, 0]), jax.random.split(jax.random.key(0), 2)])
+def test_draws_need_one_typed_key(key):
+    with pytest.raises(ValueError, match="key"):
+        embeddings.draw_base(key, 3, 5)
+
+
+# --- the authors' rule: scale at d_max, then truncate (SPEC §2) ---------------------------
+
+def test_truncated_sphere_rows_have_unit_norm_at_d_max_and_unequal_norms_below(base):
+    norms = lambda d: np.linalg.norm(np.asarray(
+        embeddings.restrict(base, d, "sphere", rule="truncate"), np.float64), axis=1)
+    np.testing.assert_allclose(norms(50), 1.0, rtol=1e-5)
+    small = norms(5)
+    # A unit vector's first 5 of 50 coordinates have squared norm ~ Beta(5/2, 45/2):
+    # mean 0.1, std 0.057, so the norms spread around √0.1 ≈ 0.32 rather than sit at 1.
+    assert small.max() < 1 and abs(np.mean(small**2) - 0.1) < 0.01
+    assert small.std() > 0.05
+
+
+@pytest.mark.parametrize("kind", embeddings.KINDS)
+def test_truncate_is_the_d_max_embedding_cut_to_d(base, kind, assert_close):
+    assert_close(embeddings.restrict(base, 7, kind, rule="truncate"),
+                 embeddings.restrict(base, 50, kind)[:, :7])
+    # At d = d_max the two rules coincide.
+    assert_close(embeddings.restrict(base, 50, kind, rule="truncate"),
+                 embeddings.restrict(base, 50, kind))
+
+
+def test_bad_rules_raise_naming_rule(base):
+    with pytest.raises(ValueError, match="rule"):
+        embeddings.restrict(base, 5, "sphere", rule="authors")
+
+
+def test_authors_conventions_raise_the_overflow_error_at_small_d():
+    """SPEC §2 and §5.3: with outputs normalised at d_max and truncated, storing every seen
+    token (N = 100, α = 0.5) errs more at d ≲ 100, by 0.01-0.03. Both conventions see the
+    same draws (paired); pooled over d ∈ {10, 20, 50, 100} the 48-seed mean difference was
+    measured at 0.016 ± 0.003, so it must exceed 3 standard errors. At d = d_max the two
+    conventions are one rule."""
+    import memjax
+    from memjax import schemes
+
+    kwargs = dict(num_inputs=100, num_outputs=5, zipf_exponent=0.5,
+                  dims=[10, 20, 50, 100, 200], num_samples=[1000], num_seeds=48,
+                  schemes=[schemes.empirical(0.0)])
+    authors = memjax.sweep(jax.random.key(0), conventions="authors", **kwargs)
+    ours = memjax.sweep(jax.random.key(0), **kwargs)
+    assert authors.config["conventions"] == "authors" and ours.config["conventions"] == (
+        "memjax")
+    difference = (authors.error - ours.error)[0, :, 0]  # (seed, d)
+    np.testing.assert_array_equal(difference[:, -1], 0.0)
+    pooled = difference[:, :-1].mean(axis=1)
+    standard_error = pooled.std(ddof=1) / math.sqrt(pooled.size)
+    assert pooled.mean() > 3 * standard_error
+    # Compatible with SPEC's 0.01-0.03.
+    assert pooled.mean() - 3 * standard_error < 0.03 and pooled.mean() + 3 * (
+        standard_error) > 0.01
+
+
+@pytest.mark.parametrize("kwargs", [dict(conventions="paper"),
+                                    dict(conventions="authors", nested=False),
+                                    dict(conventions="authors", route="stream")])
+def test_bad_conventions_raise_naming_conventions(kwargs):
+    import memjax
+
+    with pytest.raises(ValueError, match="conventions"):
+        memjax.sweep(jax.random.key(0), num_inputs=20, num_outputs=3, zipf_exponent=1.0,
+                     dims=[4], num_samples=[10], schemes=["uniform"], **kwargs)

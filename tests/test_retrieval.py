@@ -338,6 +338,14 @@ BAD_INPUTS = [
         ("2-D", "probs", lambda c: c["probs"][None]),
         ("negative", "probs", lambda c: c["probs"].at[0].set(-0.1)),
         ("NaN", "probs", lambda c: c["probs"].at[0].set(jnp.nan)),
+        ("NaN", "input_emb", lambda c: c["input_emb"].at[1, 2].set(jnp.nan)),
+        ("inf", "input_emb", lambda c: c["input_emb"].at[0, 0].set(-jnp.inf)),
+        ("NaN", "output_emb", lambda c: c["output_emb"].at[1, 2].set(jnp.nan)),
+        ("inf", "output_emb", lambda c: c["output_emb"].at[0, 0].set(jnp.inf)),
+        ("inf", "weights", lambda c: c["weights"].at[2].set(jnp.inf)),
+        ("inf", "probs", lambda c: c["probs"].at[0].set(jnp.inf)),
+        ("sum 2", "probs", lambda c: 2 * c["probs"]),
+        ("sum 1 - 1e-4", "probs", lambda c: c["probs"].at[0].add(-1e-4)),
 ]
 FUNCTIONS = [memjax.memory, memjax.scores, memjax.predictions, memjax.margins, memjax.error,
              memjax.head_tail_error]
@@ -390,3 +398,44 @@ def test_bad_chunk_sizes_raise_naming_chunk_size(function, chunk_size):
 def test_bad_head_raises_naming_head(head):
     with pytest.raises(ValueError, match="head"):
         memjax.head_tail_error(*random_case(0), head)
+
+
+def test_probabilities_widened_from_float32_pass_the_sum_check(tol):
+    # The sum may miss 1 by N·eps of float32 (the tolerance's floor), whatever the dtype.
+    probs = np.asarray(data.zipf_probs(1000, 1.1), np.float32).astype(np.float64)
+    input_emb, output_emb, targets, _, _ = random_case(0, num_inputs=1000)
+    got = memjax.error(input_emb, output_emb, targets, jnp.ones(1000), probs)
+    assert 0 <= float(got) <= 1
+
+
+# From the smallest float32 subnormal to near float32's largest value.
+SCALES = [1e-45, 1e-38, 1e-20, 1.0, 1e20, 1e38, 3e38]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_errors_and_predictions_do_not_depend_on_the_scale_of_the_weights(dtype):
+    """argmax is scale-invariant: c·q must give the predictions of q for every c > 0, even
+    where c·q or its scores leave the float range (weights are rescaled exactly first).
+    q is 0 or 1 per token, so c·q is exact in `dtype` even where c is subnormal."""
+    input_emb, output_emb, targets, weights, probs = random_case(3)
+    q = (np.asarray(weights) > 0).astype(np.float64)
+    expected = memjax.error(input_emb, output_emb, targets, q, probs)
+    predicted = memjax.predictions(input_emb, output_emb, targets, q)
+    for c in SCALES + ([1e-300, 1e300] if dtype == np.float64 else []):
+        scaled = (c * q).astype(dtype)
+        assert memjax.error(input_emb, output_emb, targets, scaled, probs) == expected, c
+        np.testing.assert_array_equal(
+            memjax.predictions(input_emb, output_emb, targets, scaled), predicted)
+        head, tail = memjax.head_tail_error(input_emb, output_emb, targets, scaled, probs, 5)
+        assert float(head + tail) == pytest.approx(float(expected))
+
+
+def test_traced_weights_are_rescaled_on_the_device_too():
+    # Powers of two keep c·q exact; unscaled, 2^-120 underflows the scores to zero and
+    # 2^127 overflows them (subnormal inputs are flushed by XLA: rescaled on the host).
+    input_emb, output_emb, targets, weights, probs = random_case(4)
+    error = jax.jit(memjax.error)
+    expected = error(input_emb, output_emb, targets, weights / weights.max(), probs)
+    for power in (-120, 120, 127):
+        scaled = jnp.ldexp(weights / weights.max(), power)
+        assert error(input_emb, output_emb, targets, scaled, probs) == expected, power

@@ -1,7 +1,9 @@
 """Tests for memjax.schemes: the weights q(x) of each scheme, parsing, names, hashing."""
 
+import dataclasses
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,11 +15,13 @@ INF = math.inf
 PROBS = np.array([0.5, 0.25, 0.125, 0.125])
 # Counts of 8 draws (T = 8): token 1 unseen, tokens 2 and 3 tied.
 COUNTS = np.array([4, 0, 2, 2])
+# Orders count ties at a top-P cut (schemes that do not need it ignore it).
+KEY = jax.random.key(0)
 
 
-def weights(scheme, counts=None, num_samples=INF, probs=PROBS, dim=16):
+def weights(scheme, counts=None, num_samples=INF, probs=PROBS, dim=16, key=KEY):
     return np.asarray(scheme.weights(None if counts is None else jnp.asarray(counts),
-                                      num_samples, jnp.asarray(probs), dim))
+                                      num_samples, jnp.asarray(probs), dim, key=key))
 
 
 # --- the built-in schemes --------------------------------------------------------------
@@ -72,7 +76,7 @@ def test_empirical_weights_are_frequency_to_the_power_on_seen_tokens(power, expe
 @pytest.mark.parametrize("power, top, expected", [
         (0.0, 1, [1.0, 0.0, 0.0, 0.0]),
         (0.0, 2, [1.0, 0.0, 1.0, 0.0]),  # tokens 2 and 3 tie: the lower index wins
-        (1.0, 2, [0.5, 0.0, 0.25, 0.0]),
+        (1.0, 2, [0.5, 0.0, 0.25, 0.0]),  # (index order; random ties: test_ties.py)
         (1.0, 3, [0.5, 0.0, 0.25, 0.25]),
         (0.0, 4, [1.0, 0.0, 1.0, 1.0]),  # more room than seen tokens: unseen stay 0
         (0.0, 100, [1.0, 0.0, 1.0, 1.0]),  # top larger than N keeps all candidates
@@ -80,15 +84,33 @@ def test_empirical_weights_are_frequency_to_the_power_on_seen_tokens(power, expe
         (0.0, "d/8", [1.0, 0.0, 1.0, 0.0])])  # d = 16: P = 2
 def test_empirical_top_keeps_the_most_frequent_seen_tokens(power, top, expected,
                                                            assert_close):
-    assert_close(weights(schemes.empirical(power, top), COUNTS, 8, dim=16), expected)
+    scheme = schemes.empirical(power, top, tie_break="index")
+    assert_close(weights(scheme, COUNTS, 8, dim=16), expected)
 
 
-def test_empirical_top_breaks_ties_towards_the_lower_index():
+def test_empirical_top_with_index_ties_breaks_them_towards_the_lower_index():
     counts = np.array([0, 3, 1, 3, 3, 1])
-    got = weights(schemes.empirical(0.0, 2), counts, 11, probs=np.full(6, 1 / 6))
+    got = weights(schemes.empirical(0.0, 2, "index"), counts, 11, probs=np.full(6, 1 / 6))
     np.testing.assert_array_equal(got, [0, 1, 0, 1, 0, 0])
-    got = weights(schemes.empirical(0.0, 4), counts, 11, probs=np.full(6, 1 / 6))
+    got = weights(schemes.empirical(0.0, 4, "index"), counts, 11, probs=np.full(6, 1 / 6))
     np.testing.assert_array_equal(got, [0, 1, 1, 1, 1, 0])
+
+
+def test_a_top_beyond_int32_keeps_every_candidate():
+    # Clamped to N before it reaches the device, so it cannot overflow int32.
+    for scheme in (schemes.threshold(2**31), schemes.empirical(0.0, 2**40)):
+        np.testing.assert_array_equal(weights(scheme, COUNTS, 8),
+                                      weights(dataclasses.replace(scheme, top=4), COUNTS, 8))
+
+
+def test_random_ties_need_a_key_naming_it():
+    with pytest.raises(ValueError, match="key"):
+        weights(schemes.empirical(0.0, 2), COUNTS, 8, key=None)
+    with pytest.raises(ValueError, match="key"):
+        weights(schemes.empirical(0.0, 2), COUNTS, 8, key=0)
+    # Without a top there is no cut, and the index rule needs no key.
+    weights(schemes.empirical(0.0), COUNTS, 8, key=None)
+    weights(schemes.empirical(0.0, 2, "index"), COUNTS, 8, key=None)
 
 
 @pytest.mark.parametrize("power", [0.0, 0.5, 1.0, 2.0])
@@ -130,7 +152,7 @@ def test_empirical_without_counts_at_finite_t_raises_naming_counts():
 def test_weights_have_the_dtype_of_probs():
     for scheme in (schemes.uniform(), schemes.population(0.5), schemes.threshold(2),
                    schemes.empirical(1.0, 2), schemes.custom([1, 2, 3, 4])):
-        got = scheme.weights(jnp.asarray(COUNTS), 8, jnp.asarray(PROBS), 16)
+        got = scheme.weights(jnp.asarray(COUNTS), 8, jnp.asarray(PROBS), 16, key=KEY)
         assert got.shape == (4,) and got.dtype == jnp.asarray(PROBS).dtype, scheme.name
 
 
@@ -144,7 +166,7 @@ def test_weight_grid_equals_weights_at_each_dim_and_sample_size(scheme, assert_c
     counts = np.array([COUNTS, [0, 0, 0, 0], [1, 3, 0, 1]])  # finite sizes, in order
     dims = (8, 16, 24)
     freqs = schemes.frequencies(jnp.asarray(counts), sizes, jnp.asarray(PROBS))
-    grid = np.asarray(scheme.weight_grid(freqs, jnp.asarray(PROBS), dims))
+    grid = np.asarray(scheme.weight_grid(freqs, jnp.asarray(PROBS), dims, key=KEY))
     rows = iter(counts)
     per_size = [None if math.isinf(t) else next(rows) for t in sizes]
     assert grid.shape == (len(dims), len(sizes) if scheme.uses_data else 1, 4)
@@ -218,6 +240,7 @@ def test_uses_data_only_for_schemes_that_read_the_sample():
         ("empirical", schemes.empirical(0.0)),
         ("empirical:power=1", schemes.empirical(1.0)),
         ("empirical:power=0,top=d/12", schemes.empirical(0.0, "d/12")),
+        ("empirical:top=3,tie_break=index", schemes.empirical(0.0, 3, "index")),
         (" empirical : power = 0 , top = 3 ", schemes.empirical(0.0, 3))])
 def test_parse_reads_the_cli_form(text, expected):
     assert schemes.parse(text) == expected
@@ -238,7 +261,8 @@ def test_parsed_rules_act_on_the_dimension():
         ("uniform:power=1", "power"), ("population:top=3", "top"),
         ("threshold", "top"), ("threshold:top=-3", "top"), ("threshold:top=d/0", "top"),
         ("threshold:top=e/8", "top"), ("threshold:top=d/.", "top"),
-        ("threshold:top=d/1.2.3", "top"), ("empirical:top=half", "top")])
+        ("threshold:top=d/1.2.3", "top"), ("empirical:top=half", "top"),
+        ("empirical:top=3,tie_break=lower", "tie_break")])
 def test_parse_rejects_bad_text_naming_the_problem(text, name):
     with pytest.raises(ValueError, match=name):
         schemes.parse(text)
@@ -252,6 +276,7 @@ def test_parse_rejects_bad_text_naming_the_problem(text, name):
         (schemes.threshold("d/8"), "threshold(top=d/8)"),
         (schemes.empirical(), "empirical(power=0)"),
         (schemes.empirical(1, "d/12"), "empirical(power=1, top=d/12)"),
+        (schemes.empirical(0, 3, "index"), "empirical(power=0, top=3, tie_break=index)"),
         (schemes.custom([1.0]), "custom"),
         (schemes.custom([1.0], name="flat"), "flat")])
 def test_names_state_the_scheme_and_its_parameters(scheme, name):
@@ -278,6 +303,7 @@ def test_different_schemes_are_unequal_and_usable_as_dict_keys():
     distinct = [schemes.uniform(), schemes.population(1), schemes.population(2),
                 schemes.threshold(8), schemes.threshold("d/8"), schemes.empirical(0),
                 schemes.empirical(0, 8), schemes.empirical(1, 8),
+                schemes.empirical(1, 8, tie_break="index"),
                 schemes.custom([1.0, 2.0]), schemes.custom(lambda f, p, d: f)]
     table = {scheme: i for i, scheme in enumerate(distinct)}
     assert len(table) == len(distinct)
@@ -288,7 +314,59 @@ def test_different_schemes_are_unequal_and_usable_as_dict_keys():
         (schemes.population, (-0.5,), "power"), (schemes.population, (float("nan"),), "power"),
         (schemes.empirical, (-1.0,), "power"), (schemes.empirical, (0.0, -1), "top"),
         (schemes.empirical, (0.0, 2.5), "top"), (schemes.threshold, (None,), "top"),
+        (schemes.empirical, (0.0, 3, "lower"), "tie_break"),
+        (schemes.population, ("1",), "power"), (schemes.empirical, ("0",), "power"),
         (schemes.threshold, ("d*8",), "top"), (schemes.threshold, (), "top")])
 def test_builders_reject_bad_parameters_naming_them(build, args, name):
     with pytest.raises(ValueError, match=name):
         build(*args)
+
+
+# --- rescaling: argmax is scale-invariant, and powers of two scale exactly ---------------
+
+# From the smallest float32 subnormal to near float32's largest value.
+SCALES = [1e-45, 1e-38, 1e-20, 1e-3, 1.0, 7.0, 1e20, 1e38, 3e38]
+
+
+@pytest.mark.parametrize("rescale", [schemes.rescale, schemes.rescale_host])
+def test_rescale_multiplies_each_vector_by_a_power_of_two_with_max_in_1_2(rescale):
+    vectors = np.array([[0.5, 0.25, 0.0], [3.0, 1.0, 2.0], [0.0, 0.0, 0.0],
+                        [1e-30, 3e-30, 2e-30]])
+    vectors = np.asarray(jnp.asarray(vectors), np.float64)  # as the default float holds them
+    got = np.asarray(rescale(jnp.asarray(vectors)), np.float64)
+    ratio = got[:3] / np.where(vectors[:3] > 0, vectors[:3], 1)
+    np.testing.assert_array_equal(got[0], [1.0, 0.5, 0.0])  # × 2
+    np.testing.assert_array_equal(got[1], [1.5, 0.5, 1.0])  # × 1/2
+    np.testing.assert_array_equal(got[2], 0.0)  # all zero: unchanged
+    assert 1 <= got[3].max() < 2 and np.isfinite(ratio).all()
+    exponent = np.log2(got[3] / vectors[3])
+    np.testing.assert_array_equal(exponent, np.round(exponent[0]))  # one power of two
+
+
+def test_rescale_leaves_vectors_with_nan_or_inf_unchanged():
+    bad = jnp.asarray([[np.inf, 1.0], [np.nan, 1.0]])
+    np.testing.assert_array_equal(np.asarray(schemes.rescale(bad)), np.asarray(bad))
+
+
+def test_rescale_host_keeps_subnormal_float32_ratios():
+    tiny = np.array([1e-45, 3e-45, 0.0], np.float32)  # subnormal: XLA flushes these
+    np.testing.assert_array_equal(np.asarray(schemes.rescale_host(tiny), np.float32),
+                                  np.float32([1.0, 2.0, 0.0]) * np.float32(
+                                      schemes.rescale_host(tiny)[0]))
+    assert schemes.rescale_host(tiny).max() >= 1
+
+
+def test_custom_multiples_of_ones_sweep_exactly_like_uniform():
+    """argmax is scale-invariant, so custom(c·1) must equal uniform() for every c > 0 from
+    the smallest float32 subnormal to near its overflow (and in float64 beyond)."""
+    import memjax
+
+    scales = SCALES + ([1e-300, 1e300] if jnp.result_type(float) == jnp.float64 else [])
+    n = 40
+    result = memjax.sweep(
+        KEY, num_inputs=n, num_outputs=3, zipf_exponent=1.5, dims=[4, 16, 64],
+        num_samples=[math.inf], num_seeds=2,
+        schemes=[schemes.uniform()] + [schemes.custom(np.full(n, c), name=f"c={c:g}")
+                                       for c in scales])
+    for i, c in enumerate(scales, start=1):
+        np.testing.assert_array_equal(result.error[i], result.error[0], err_msg=f"c={c}")
