@@ -122,7 +122,8 @@ def paper_runs(dim: int) -> dict:
 def project_grid(peak: float) -> dict:
     import jax
 
-    from memjax import paper_train, train_grid
+    from memjax import train_grid
+    from memjax.reproduce import training as paper_train
     from memjax.models import Model
     from memjax.optimizers import Optimizer
 

@@ -2,7 +2,7 @@
 
 The data flow is sample → embed → store → retrieve → score → sweep → fit/plot:
 `memjax.data`, `memjax.embeddings`, `memjax.schemes`, `memjax.retrieval`, `memjax.grid`
-(`memjax.sweep`), then `memjax.theory`, `memjax.fit`, `memjax.plot`, `memjax.paper`.
+(`memjax.sweep`), then `memjax.theory`, `memjax.fit`, `memjax.plot`, `memjax.reproduce`.
 Learned memories: `memjax.models`, `memjax.optimizers`, `memjax.train`,
 `memjax.train_grid` (`memjax.train_sweep`), `memjax.dynamics`. Results:
 `memjax.results` (`memjax.SweepResult`, `memjax.load`, `memjax.merge`).

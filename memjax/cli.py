@@ -24,7 +24,6 @@ import pathlib
 import re
 import sys
 import tempfile
-import zlib
 
 from memjax import __version__  # NumPy, JAX and the rest load when a command runs
 
@@ -35,6 +34,7 @@ ROUTES = ("auto", "tokens", "gram", "matrix", "stream")
 COUNTS = ("auto", "stream", "multinomial")
 EMBEDDINGS = ("gaussian", "sphere")
 TARGETS = ("mod", "random")
+CONVENTIONS = ("memjax", "authors")
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff",
                  ".webp")
 MAX_LOG_COUNT = 10**6
@@ -178,6 +178,10 @@ def add_sweep_parser(subparsers):
                    help="finite-T counts: stream (read T_max tokens), multinomial (nested "
                         "multinomial increments, any T up to 1e12+), or auto (default: "
                         "stream up to T_max = 2^22)")
+    p.add_argument("--conventions", default="memjax", choices=CONVENTIONS,
+                   help="embedding conventions: memjax (first d coordinates scaled at d; "
+                        "default) or authors (the released code: scaled at d_max = "
+                        "max(dims), then truncated); top-P ties are random under both")
     p.add_argument("--memory-budget", type=parse_bytes, default=None, metavar="SIZE",
                    help="memory one chunk of seeds may use, e.g. 512M or 8G (default "
                         "1G); larger vocabularies stream their tokens in chunks sized "
@@ -229,7 +233,8 @@ def run_sweep(args):
               "zipf_exponent": float(args.zipf_exponent),
               "input_embedding": args.input_embedding,
               "output_embedding": args.output_embedding, "targets": args.targets,
-              "nested": not args.independent, "key": grid._key_description(key)}
+              "nested": not args.independent, "conventions": args.conventions,
+              "key": grid._key_description(key)}
     if args.counts != "auto":  # 'auto' resolves from the T grid, which is compared
         config["counts"] = args.counts
     expected = {"kind": "sweep", "dims": results.DIMS, "config": config, "coords": {
@@ -254,6 +259,7 @@ def run_sweep(args):
                 output_embedding=args.output_embedding, targets=args.targets,
                 nested=not args.independent, route=args.route, seed_chunk=args.seed_chunk,
                 progress=not args.no_progress, checkpoint=folder, counts=args.counts,
+                conventions=args.conventions,
                 **({} if args.memory_budget is None else
                    {"memory_budget": args.memory_budget}))
         print(summary(result))
@@ -445,80 +451,22 @@ def _run_bench(args):
 
 
 def reproduction_targets() -> dict:
-    """Every reproduction target by name, with whether it runs by default."""
-    from memjax import paper, paper_mechanisms, paper_train
+    """Every reproduction target by name (see `memjax.reproduce`)."""
+    from memjax.reproduce import cli as reproduce_cli
 
-    learned = {**paper_train.TARGETS, **paper_mechanisms.TARGETS}
-    targets = {name: (fn, True) for name, fn in paper.TARGETS.items()}
-    targets.update({name: (fn, name not in paper_train.DEFAULT_OFF)
-                    for name, fn in learned.items()})
-    return targets
+    return reproduce_cli.reproduction_targets()
 
 
 def add_reproduce_parser(subparsers):
-    p = subparsers.add_parser(
-        "reproduce", help="reproduce the paper's scaling laws: figures, data and a report",
-        description="Run the paper's experiments (SPEC §5) and more claims, write every "
-        "figure (PNG, PDF), every grid's data (npz + JSON, CSV) and report.md/report.html "
-        "comparing measured slopes with the theory.")
-    p.add_argument("--out", default="results/reproduce", help="output folder")
-    p.add_argument("--only", default=None, help="comma-separated target names")
-    p.add_argument("--quick", action="store_true", help="reduced sizes (smoke test)")
-    p.add_argument("--seeds", type=int, default=None,
-                   help="trials per grid (default: the paper's 100; 12 with --quick)")
-    p.add_argument("--key", type=int, default=0, help="the random key's seed (default 0)")
-    p.add_argument("--list", action="store_true", help="list the targets and exit")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(run=run_reproduce)
+    from memjax.reproduce import cli as reproduce_cli
+
+    reproduce_cli.add_reproduce_parser(subparsers)
 
 
 def run_reproduce(args):
-    import time
+    from memjax.reproduce import cli as reproduce_cli
 
-    import jax
-
-    from memjax import report, results
-
-    targets = reproduction_targets()
-    if args.list:
-        for name, (fn, default) in targets.items():
-            doc = (fn.__doc__ or "").strip().splitlines()[0]
-            print(f"{name:<22}{'' if default else '(not run by default) '}{doc}")
-        return
-    if args.only:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in targets]
-        if unknown:
-            raise ValueError(f"--only names unknown targets {unknown}; known: "
-                             f"{', '.join(targets)}.")
-    else:
-        names = [n for n, (_, default) in targets.items() if default]
-    if args.seeds is not None and args.seeds < 2:
-        raise ValueError(f"--seeds must be an integer >= 2 (a band needs two); "
-                         f"got {args.seeds}.")
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    claims, figures, timings = [], [], {}
-    key = jax.random.key(args.key)
-    start = time.perf_counter()
-    for i, name in enumerate(names):
-        print(f"[{i + 1}/{len(names)}] {name}", flush=True)
-        begin = time.perf_counter()
-        # A target's key depends on its name only, not on which other targets run.
-        target_key = jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        rows, figs = targets[name][0](out, key=target_key, quick=args.quick,
-                                      seeds=args.seeds, progress=not args.no_progress)
-        timings[name] = round(time.perf_counter() - begin, 2)
-        claims += rows
-        figures += figs
-    meta = {"command": "memjax reproduce " + " ".join(sys.argv[2:]), "targets": names,
-            "quick": args.quick, "seeds": args.seeds, "key": args.key,
-            "seconds": round(time.perf_counter() - start, 2), "seconds_by_target": timings,
-            "versions": results.versions()}
-    path = report.write_report(out, claims, figures, meta=meta)
-    print(report.markdown_table(claims))
-    print(f"wrote {path}, {out / 'report.html'} and {len(figures)} figures in "
-          f"{meta['seconds']:.0f} s")
+    reproduce_cli.run_reproduce(args)
 
 
 REPRODUCE_EXAMPLES = """examples:

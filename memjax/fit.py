@@ -4,7 +4,8 @@
 x range, and resamples seeds with replacement (explicit jax key) for a percentile
 confidence interval. `power_law_range` picks the range where a decreasing curve is in
 its power-law regime (off the small-x plateau, above the large-x floor), and
-`fit_power_law` chains the two. This is analysis, not simulation: the arithmetic is numpy
+`fit_power_law` chains the two. `fit_joint_law` fits the two-term law
+E(d, T) ≈ A·d^(−a) + B·T^(−b) (+ a floor) to a (d, T) grid. This is analysis, not simulation: the arithmetic is numpy
 float64 whatever JAX's default float; only the resampling draws use jax.random.
 """
 
@@ -206,3 +207,128 @@ def fit_power_law(x, errors, *, key=None, num_boot: int = 1000, level: float = 0
     x, errors = _grid(x, errors)
     x_range = power_law_range(x, errors.mean(axis=0), plateau=plateau, floor=floor)
     return fit_slope(x, errors, key=key, num_boot=num_boot, level=level, x_range=x_range)
+
+
+class JointFit(NamedTuple):
+    """A fitted joint law E(d, T) ≈ A·d^(−a) + B·T^(−b) (+ C).
+
+    `d_exponent` = a and `t_exponent` = b are the decay exponents (positive numbers: the
+    slopes are −a and −b); `*_ci` are their bootstrap percentile intervals over seeds;
+    `floor` is C (0 when not fitted); `num_points` counts the (d, T) points used.
+    """
+
+    d_exponent: float
+    t_exponent: float
+    d_scale: float
+    t_scale: float
+    floor: float
+    d_ci: tuple
+    t_ci: tuple
+    num_points: int
+
+
+# Exponent search: a 41 × 41 grid on (0, 3]², then two zooms around the best pair (the
+# step ends at ≈ 0.001).
+_JOINT_GRID, _JOINT_ZOOMS = 41, 3
+
+
+def _joint_solve(log_d, log_t, y, d_exps, t_exps, floor):
+    """Relative least squares of y on [d^−a, T^−b, (1)] for every exponent pair.
+
+    Minimises Σ ((y − model)/y)², linear in the scales for fixed (a, b), through the 3 × 3
+    normal equations (the d column depends on a only and the T column on b only, so
+    their cross products for all pairs are one matrix product). Pairs whose scales come
+    out negative are discarded (inf loss). Returns (loss (A, B), scales (A, B, 3)).
+    """
+    col_d = np.exp(-d_exps[:, None] * log_d) / y  # (A, K)
+    col_t = np.exp(-t_exps[:, None] * log_t) / y  # (B, K)
+    col_c = (1.0 if floor else 0.0) / y  # (K,)
+    shape = (d_exps.size, t_exps.size)
+    gram = np.empty(shape + (3, 3))
+    gram[..., 0, 0] = (col_d**2).sum(-1)[:, None]
+    gram[..., 1, 1] = (col_t**2).sum(-1)[None, :]
+    gram[..., 0, 1] = gram[..., 1, 0] = col_d @ col_t.T
+    gram[..., 0, 2] = gram[..., 2, 0] = (col_d @ col_c)[:, None]
+    gram[..., 1, 2] = gram[..., 2, 1] = (col_t @ col_c)[None, :]
+    gram[..., 2, 2] = col_c @ col_c if floor else 1.0  # no floor: C = 0 exactly
+    rhs = np.empty(shape + (3,))
+    rhs[..., 0], rhs[..., 1] = col_d.sum(-1)[:, None], col_t.sum(-1)[None, :]
+    rhs[..., 2] = col_c.sum()
+    scales = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    # Σ(1 − design·s)² = K − 2 s·rhs + sᵀ G s.
+    loss = (y.size - 2 * np.sum(scales * rhs, -1)
+            + np.einsum("...i,...ij,...j->...", scales, gram, scales))
+    return np.where(np.all(scales >= 0, axis=-1), loss, np.inf), scales
+
+
+def _joint_best(log_d, log_t, y, floor):
+    low, high = np.array([1e-3, 1e-3]), np.array([3.0, 3.0])
+    for _ in range(_JOINT_ZOOMS):
+        d_exps, t_exps = (np.linspace(low[i], high[i], _JOINT_GRID) for i in range(2))
+        loss, scales = _joint_solve(log_d, log_t, y, d_exps, t_exps, floor)
+        i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
+        best = np.array([d_exps[i], t_exps[j]])
+        step = (high - low) / (_JOINT_GRID - 1)
+        low, high = np.maximum(best - 2 * step, 1e-4), best + 2 * step
+    return best, scales[i, j], loss[i, j]
+
+
+def fit_joint_law(dims, sizes, errors, *, key=None, num_boot: int = 200,
+                  level: float = 0.95, floor: bool = False, use=None) -> JointFit:
+    """Fits E(d, T) ≈ A·d^(−a) + B·T^(−b) (+ C if `floor`) to a (T, d) grid of seed means.
+
+    The scales enter linearly, so for each exponent pair (a, b) they are the relative
+    least-squares solution (Σ((ē − model)/ē)²: every decade of error counts alike); the
+    pair is found by a grid search on (0, 3]² refined by zooming. The CIs resample the
+    seeds with replacement and refit.
+
+    Args:
+      dims: (D,) dimensions d; sizes: (T,) finite sample sizes.
+      errors: (num_seeds, T, D) errors.
+      key: jax key of the resampling (default key 0).
+      num_boot: bootstrap resamples. level: CI level in (0, 1).
+      floor: also fit a constant C >= 0 (a finite-N or finite-T floor).
+      use: optional (T, D) boolean mask of the points to fit (e.g. off the plateau).
+
+    Returns:
+      A `JointFit`.
+    """
+    dims = np.asarray(_checks.array("dims", dims, ndim=1, kind="f"), np.float64)
+    sizes = np.asarray(_checks.array("sizes", sizes, ndim=1, kind="f"), np.float64)
+    errors = np.asarray(_checks.array("errors", errors, ndim=3, kind="f"), np.float64)
+    if errors.shape[1:] != (sizes.size, dims.size):
+        raise ValueError(f"errors has shape {errors.shape}; expected (num_seeds, "
+                         f"{sizes.size}, {dims.size}) = (seeds, len(sizes), len(dims)).")
+    for name, values in (("dims", dims), ("sizes", sizes)):
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            _checks.fail(name, values.tolist(), "finite and positive")
+    num_boot = _checks.int_at_least("num_boot", num_boot, 1)
+    if not 0 < level < 1:
+        _checks.fail("level", level, "a number strictly between 0 and 1")
+    mask = np.ones(errors.shape[1:], bool) if use is None else np.asarray(use, bool)
+    if mask.shape != errors.shape[1:]:
+        _checks.fail("use", mask, f"a boolean mask of shape {errors.shape[1:]}")
+    mean = errors.mean(axis=0)
+    mask = mask & (mean > 0)
+    if mask.sum() < 4:
+        raise ValueError(f"fit_joint_law needs at least 4 (d, T) points with a positive "
+                         f"mean error; got {int(mask.sum())}.")
+    grid_t, grid_d = np.meshgrid(np.log(sizes), np.log(dims), indexing="ij")
+    log_d, log_t = grid_d[mask], grid_t[mask]
+    (a, b), scales, _ = _joint_best(log_d, log_t, mean[mask], floor)
+
+    key = jax.random.key(0) if key is None else key
+    num_seeds = errors.shape[0]
+    width = 1 << (num_seeds - 1).bit_length()
+    picks = np.asarray(jax.random.randint(key, (num_boot, width), 0, num_seeds))[:, :num_seeds]
+    boots = []
+    for pick in picks:
+        resampled = errors[pick].mean(axis=0)[mask]
+        if np.all(resampled > 0):
+            boots.append(_joint_best(log_d, log_t, resampled, floor)[0])
+    boots = np.asarray(boots).reshape(-1, 2)
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    d_ci, t_ci = ((tuple(float(v) for v in np.quantile(boots[:, i], quantiles))
+                   if len(boots) else (np.nan, np.nan)) for i in range(2))
+    return JointFit(float(a), float(b), float(scales[0]), float(scales[1]),
+                    float(scales[2]) if floor else 0.0, d_ci, t_ci, int(mask.sum()))

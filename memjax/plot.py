@@ -30,8 +30,10 @@ def _label_samples(t) -> str:
 def mean_band(x, errors, *, ax=None, label=None, band: float = 0.5, log: bool = True,
               **kwargs):
     """The seed mean of errors (seeds, len(x)) with a ± band·std band over seeds (NaN runs
-    ignored). On log axes zero means are left out rather than drawn as a cliff. Returns
-    the Axes."""
+    ignored). The band is clipped to the data's range over seeds (an error is never below
+    the best seed's nor above the worst's), and on log axes to the smallest positive seed
+    value; zero means are left out on log axes rather than drawn as a cliff. Returns the
+    Axes."""
     ax = _axes(ax)
     errors = np.asarray(errors, float)
     mean, std = np.nanmean(errors, axis=0), np.nanstd(errors, axis=0)
@@ -41,10 +43,13 @@ def mean_band(x, errors, *, ax=None, label=None, band: float = 0.5, log: bool = 
     kwargs.setdefault("markersize", 3)
     (line,) = ax.plot(x[keep], mean[keep], label=label, **kwargs)
     if band and errors.shape[0] > 1:
-        low = mean - band * std
-        low = np.maximum(low, mean * 1e-3) if log else low
-        ax.fill_between(x[keep], low[keep], (mean + band * std)[keep],
-                        color=line.get_color(), alpha=0.2, linewidth=0)
+        low = np.maximum(mean - band * std, np.nanmin(errors, axis=0))
+        high = np.minimum(mean + band * std, np.nanmax(errors, axis=0))
+        if log:
+            positive = np.where(errors > 0, errors, np.inf).min(axis=0)
+            low = np.maximum(low, np.minimum(positive, mean))
+        ax.fill_between(x[keep], low[keep], high[keep], color=line.get_color(), alpha=0.2,
+                        linewidth=0)
     return ax
 
 
@@ -139,22 +144,25 @@ def _finish(ax, xlabel, result):
     ax.legend(fontsize="small", frameon=False)
 
 
-def memory_matrix(scores, targets, *, ax=None, title=None):
+def memory_matrix(scores, targets, *, ax=None, title=None, vmin=None, vmax=None):
     """Heat map of softmax_y(score(x, y)) as an N × M image, tokens by frequency (rows);
-    white dots mark the correct outputs f*(x)."""
+    white dots mark the correct outputs f*(x). The colour scale spans the values shown
+    unless vmin/vmax fix it (e.g. to share one scale between panels)."""
     import matplotlib.pyplot as plt
 
     ax = _axes(ax)
     scores = np.asarray(scores, np.float64)
     probs = np.exp(scores - scores.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
-    image = ax.imshow(probs, aspect="auto", cmap="magma", vmin=0, vmax=1,
-                      interpolation="nearest")
+    image = ax.imshow(probs, aspect="auto", cmap="magma", interpolation="nearest",
+                      vmin=probs.min() if vmin is None else vmin,
+                      vmax=probs.max() if vmax is None else vmax)
     rows = np.arange(scores.shape[0])
     ax.scatter(np.asarray(targets), rows, s=12, c="white", marker="o", linewidths=0)
     plt.colorbar(image, ax=ax, label="softmax probability")
     ax.set_xlabel("output $y$")
     ax.set_ylabel("input $x$ (by frequency)")
+    ax.grid(False)
     if title:
         ax.set_title(title, fontsize="medium")
     return ax

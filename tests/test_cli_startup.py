@@ -52,6 +52,7 @@ def test_choices_match_the_library():
     from memjax import _nested, embeddings, grid
 
     assert cli.ROUTES == _nested.ROUTES and cli.COUNTS == grid.COUNT_METHODS
+    assert cli.CONVENTIONS == grid.CONVENTIONS
     assert cli.EMBEDDINGS == embeddings.KINDS and cli.TARGETS == grid.TARGET_KINDS
     sweep = cli.build_parser().subcommands["sweep"]
     shown = {a.dest: a.choices for a in sweep._actions if a.choices}

@@ -132,3 +132,51 @@ def test_fit_power_law_reports_the_range_it_used():
 def test_bad_fit_input_raises_value_error(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
+
+
+# --- the joint law E(d, T) ≈ A d^(−a) + B T^(−b) -------------------------------------------
+
+
+JOINT_DIMS = np.array([10.0, 20, 50, 100, 200, 500, 1000])
+JOINT_SIZES = np.geomspace(10, 1e4, 10)
+
+
+def joint_errors(floor=0.0, seeds=30):
+    """(seeds, T, D) draws of (2 d^(−1) + 0.7 T^(−1/2) + floor) · exp(0.1 Z − 0.005)."""
+    law = (2 * JOINT_DIMS[None, :] ** -1.0 + 0.7 * JOINT_SIZES[:, None] ** -0.5 + floor)
+    # float32 draws: the same data under JAX_ENABLE_X64=1.
+    normal = jax.random.normal(jax.random.key(11, impl="rbg"),
+                               (seeds, JOINT_SIZES.size, JOINT_DIMS.size), np.float32)
+    return law * np.exp(0.1 * np.asarray(normal, np.float64) - 0.005)
+
+
+def test_fit_joint_law_recovers_known_exponents():
+    result = fit.fit_joint_law(JOINT_DIMS, JOINT_SIZES, joint_errors(), num_boot=50)
+    # Seed means carry ≈ 0.1/√30 = 1.8 % noise per point over 70 points spanning two and
+    # three decades: the exponents are pinned to ≈ ±0.02; 0.06 is 3 sd.
+    assert result.d_exponent == pytest.approx(1.0, abs=0.06)
+    assert result.t_exponent == pytest.approx(0.5, abs=0.06)
+    assert result.d_scale == pytest.approx(2.0, rel=0.25)
+    assert result.t_scale == pytest.approx(0.7, rel=0.25)
+    # One draw: the 95 % CIs must be narrow and hold the truth (allowing one CI width,
+    # so that a 5 % miss of this single draw does not make the test flaky).
+    for (low, high), truth in ((result.d_ci, 1.0), (result.t_ci, 0.5)):
+        assert 0 < high - low < 0.1
+        assert low - (high - low) <= truth <= high + (high - low)
+    assert result.floor == 0.0 and result.num_points == JOINT_DIMS.size * JOINT_SIZES.size
+
+
+def test_fit_joint_law_with_a_floor():
+    errors = joint_errors(floor=0.003)
+    with_floor = fit.fit_joint_law(JOINT_DIMS, JOINT_SIZES, errors, num_boot=20, floor=True)
+    assert with_floor.floor == pytest.approx(0.003, rel=0.3)
+    assert with_floor.d_exponent == pytest.approx(1.0, abs=0.1)
+    assert with_floor.t_exponent == pytest.approx(0.5, abs=0.1)
+    assert fit.fit_joint_law(JOINT_DIMS, JOINT_SIZES, errors, num_boot=1).floor == 0.0
+
+
+def test_fit_joint_law_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="errors"):
+        fit.fit_joint_law(JOINT_DIMS, JOINT_SIZES, joint_errors()[:, :, :3])
+    with pytest.raises(ValueError, match="use"):
+        fit.fit_joint_law(JOINT_DIMS, JOINT_SIZES, joint_errors(), use=np.ones((2, 2)))

@@ -56,6 +56,25 @@ def test_memory_matrix_and_stored_weights():
     image = ax.get_images()[0].get_array()
     np.testing.assert_allclose(image.sum(axis=1), 1.0)  # rows are softmax distributions
     np.testing.assert_allclose(image[2], [0.5, 0.5])
+    clim = ax.get_images()[0].get_clim()  # the colour scale spans the values shown
+    np.testing.assert_allclose(clim, (image.min(), image.max()))
     probs = memjax.zipf_probs(10, 1.0)
     ax = plot.stored_weights({"q = p": probs}, probs=probs, powers=[0.5])
     assert len(ax.get_lines()) == 2
+
+
+def _band_low(ax, x):
+    vertices = ax.collections[0].get_paths()[0].vertices
+    return vertices[vertices[:, 0] == x, 1].min()
+
+
+def test_bands_stay_within_the_seeds_range():
+    errors = np.array([[0.1, 0.0], [0.1, 0.01], [0.1, 1.0], [0.1, 1.0], [1.0, 0.01]])
+    _, (lin, log) = plt.subplots(1, 2)
+    plot.mean_band([1, 2], errors, ax=lin, band=1.0, log=False)
+    # mean − std at x = 1 is 0.28 − 0.36, below every seed: clipped to the best seed, 0.1
+    np.testing.assert_allclose(_band_low(lin, 1), 0.1)
+    plot.mean_band([1, 2], errors, ax=log, band=1.0, log=True)
+    # at x = 2, mean − std = 0.40 − 0.49 < 0 = the best seed; on log axes the band stops
+    # at the smallest positive seed instead
+    np.testing.assert_allclose(_band_low(log, 2), 0.01)

@@ -1,13 +1,12 @@
 """Reproduction targets for memories learned by optimization: the §5.6 grid.
 
-(§5.5 and §5.7–5.9 are in `memjax.paper_mechanisms`, which shares the helpers here.)
+(§5.5 and §5.7–5.9 are in `memjax.reproduce.mechanisms`, which shares the helpers here.)
 
 Each target is `fn(out_dir, *, key, quick, seeds, progress) -> (claims, figures)`, as in
-`memjax.paper`: it trains, saves its figures (PNG and PDF) and data (npz + JSON via
+`memjax.reproduce.explicit`: it trains, saves its figures (PNG and PDF) and data (npz + JSON via
 `memjax.results`, and CSV) in `out_dir`, and returns report rows and (caption, PNG) pairs.
 The §5.6 figures are slices of the optimizer grid (N = 100, M = 5, α = 2), each computed
-on its own; 'optimizer-grid' runs the whole 40,320-run grid (resumable, off by default:
-`DEFAULT_OFF`) and draws the same figures from it. `quick=True` shrinks every target to
+on its own; 'optimizer-grid' runs the whole 40,320-run grid (resumable, off by default) and draws the same figures from it. `quick=True` shrinks every target to
 a few seconds. A claim's `agrees` is decided by the rule stated in its note; where the
 measurement does not show the paper's effect it says NO.
 """
@@ -22,14 +21,15 @@ import numpy as np
 from memjax import data, plot, theory, train_grid
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.report import Claim, new_figure, save_data, save_figure
+from memjax.reproduce import style
+from memjax.reproduce.claims import comparison_check
+from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 
 PAPER = dict(num_inputs=100, num_outputs=5, zipf_exponent=2.0)
 PAPER_DIMS = (10, 20, 50, 100, 200, 500, 1000)
 QUICK_DIMS = (10, 100)
 PAPER_RATES = (0.1, 1.0, 10.0, 100.0)
 GRID_SEEDS, TRIAL_SEEDS, QUICK_SEEDS = 10, 100, 3
-DEFAULT_OFF = ("optimizer-grid",)
 FULL_GRID = dict(dims=PAPER_DIMS, learning_rates=PAPER_RATES, batch_sizes=(16, 64, 256, 1024),
                  num_samples=(1024, 10240, 102400), layer_norms=(False, True),
                  optimizers=("sgd", "adam"), models=("matrix", "learnable", "exponential"))
@@ -37,24 +37,20 @@ FULL_GRID = dict(dims=PAPER_DIMS, learning_rates=PAPER_RATES, batch_sizes=(16, 6
 
 # --- Figures and data --------------------------------------------------------------------
 
+OPT_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 
-
-
-
-
-
-
-def _finish(ax, xlabel, title, *, logy=True):
-    ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("generalization error")
-    ax.set_title(title, fontsize="medium")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", frameon=False)
+def _finish(ax, xlabel, title, *, logy=True, ylabel="generalization error"):
+    """Log axes (y optional), labels, the title and a legend, in the shared style."""
+    style.finish(ax, xlabel, ylabel, logy=logy)
+    ax.set_title(title)
     return ax
+
+
+def _setting(err, **more) -> str:
+    """The §5.6 setting line (N, M, α, the seed count of err's last axis, more)."""
+    return style.setting(N=PAPER["num_inputs"], M=PAPER["num_outputs"],
+                         alpha=PAPER["zipf_exponent"], seeds=np.shape(err)[-1], **more)
 
 
 def _seeds(seeds, quick, full):
@@ -66,6 +62,18 @@ def _grid(key, *, quick, seeds, progress, **grid):
     grid.setdefault("dims", QUICK_DIMS if quick else PAPER_DIMS)
     return train_grid.train_sweep(key, num_seeds=_seeds(seeds, quick, GRID_SEEDS),
                                   progress=progress, **PAPER, **grid)
+
+
+def as_check(claim, measured, reference):
+    """A `Claim` (a comparison stated in words) as the claim rule's comparison `Check`:
+    the two numbers compared (e.g. the fraction of d where an effect holds, and the
+    fraction required), the verdict of the claim's rule, its words in the explanation."""
+    words = [f"measured: {claim.measured}", f"expected: {claim.predicted}",
+             claim.fit_range, claim.note]
+    return comparison_check(claim.experiment, claim.claim, float(measured),
+                            float(reference), bool(claim.agrees),
+                            explanation="; ".join(filter(None, words)),
+                            figure="§" + claim.experiment.split()[0])
 
 
 def _fraction(flags) -> str:
@@ -85,10 +93,11 @@ def _diverged_note(result) -> str:
 
 def _curve_per_value(dims, err, labels, title):
     """Error vs d, one mean ± ½ std band per value of err's middle axis (dim, value,
-    seed); returns the figure and the seed means (dim, value)."""
+    seed), coloured in order of the value; returns the figure and the seed means."""
     fig, axes = new_figure()
     for i, label in enumerate(labels):
-        plot.mean_band(dims, err[:, i].T, ax=axes[0], label=label)
+        plot.mean_band(dims, err[:, i].T, ax=axes[0], label=label,
+                       color=style.sequence(len(labels))[i])
     _finish(axes[0], "memory dimension $d$", title)
     return fig, np.nanmean(err, axis=-1)
 
@@ -97,17 +106,19 @@ def _plot_step_size(result, out_dir, stem, *, batch, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, batch_size=batch,
                      num_samples=samples)  # (dim, γ, seed)
     dims, rates = result.coords["dim"], result.coords["learning_rate"]
-    fig, mean = _curve_per_value(dims, err, [f"γ = {rate:g}" for rate in rates],
-                                 f"SGD, B = {batch}, T = {samples:,}")  # mean: (dim, γ)
+    fig, mean = _curve_per_value(dims, err, [rf"$\gamma = {rate:g}$" for rate in rates],
+                                 f"SGD, step sizes $\\gamma$\n"
+                                 f"{_setting(err, B=batch, T=samples)}")  # mean: (dim, γ)
     monotone = np.all(np.diff(mean, axis=1) <= 0, axis=1)
     better = mean[:, -1] < mean[:, 0]
-    claim = Claim("5.6 step size", f"larger SGD steps lower the error (B = {batch}, "
+    claim = as_check(Claim("5.6 step size", f"larger SGD steps lower the error (B = {batch}, "
                   f"T = {samples:,}, matrix model)", "error decreases with γ at every d",
                   f"non-increasing in γ at {_fraction(monotone)} d; γ = {rates[-1]:g} below "
                   f"γ = {rates[0]:g} at {_fraction(better)} d",
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(better.mean() >= 0.75),
                   note="agrees: largest γ below smallest at ≥ 3/4 of d" + _diverged_note(
-                      result))
+                      result)),
+                   better.mean(), 0.75)
     return [claim], [(f"§5.6: error vs d for each step size (SGD, B = {batch}, "
                       f"T = {samples:,}; bands ±½ std over seeds)", save_figure(fig, out_dir, stem))]
 
@@ -116,15 +127,17 @@ def _plot_batch_size(result, out_dir, stem, *, rate, samples):
     err = result.sel(model="matrix", optimizer="sgd", layer_norm=False, learning_rate=rate,
                      num_samples=samples)  # (dim, B, seed)
     dims, batches = result.coords["dim"], result.coords["batch_size"]
-    fig, mean = _curve_per_value(dims, err, [f"B = {batch}" for batch in batches],
-                                 f"SGD, γ = {rate:g}, T = {samples:,}")  # mean: (dim, B)
+    fig, mean = _curve_per_value(dims, err, [f"$B = {batch}$" for batch in batches],
+                                 f"SGD, batch sizes $B$ at a fixed budget\n"
+                                 f"{_setting(err, gamma=rate, T=samples)}")  # (dim, B)
     smaller = mean[:, 0] < mean[:, -1]
-    claim = Claim("5.6 batch size", f"at a fixed budget T = {samples:,}, smaller batches "
+    claim = as_check(Claim("5.6 batch size", f"at a fixed budget T = {samples:,}, smaller batches "
                   f"(more steps) help (SGD, γ = {rate:g})",
                   f"error(B = {batches[0]}) < error(B = {batches[-1]})",
                   f"at {_fraction(smaller)} d; mean over d {mean[:, 0].mean():.3g} vs "
                   f"{mean[:, -1].mean():.3g}", f"d ∈ [{dims.min()}, {dims.max()}]",
-                  agrees=bool(smaller.mean() >= 0.75), note="agrees: at ≥ 3/4 of d")
+                  agrees=bool(smaller.mean() >= 0.75), note="agrees: at ≥ 3/4 of d"),
+                   smaller.mean(), 0.75)
     return [claim], [(f"§5.6: error vs d for each batch size at T = {samples:,} "
                       f"(SGD, γ = {rate:g})", save_figure(fig, out_dir, stem))]
 
@@ -142,18 +155,21 @@ def _plot_sgd_vs_adam(result, out_dir, stem, *, batch, samples):
         err = result.sel(model="matrix", optimizer=opt, layer_norm=False, batch_size=batch,
                          num_samples=samples)  # (dim, γ, seed)
         best[opt] = _best_rate(err, axis=1)  # (dim, seed)
-        plot.mean_band(dims, best[opt].T, ax=axes[0], label={"sgd": "SGD", "adam": "Adam"}[opt])
-    _finish(axes[0], "memory dimension $d$", f"best γ per seed, B = {batch}, T = {samples:,}")
+        plot.mean_band(dims, best[opt].T, ax=axes[0], label=OPT_NAMES[opt],
+                       color=style.OPTIMIZER_COLORS[OPT_NAMES[opt]])
+    _finish(axes[0], "memory dimension $d$", "best $\\gamma$ per seed\n"
+            + _setting(best["sgd"], B=batch, T=samples))
     sgd, adam = best["sgd"].mean(axis=1), best["adam"].mean(axis=1)
     wins = adam <= sgd
     large = dims >= 100
-    claim = Claim("5.6 SGD vs Adam", "Adam (β₁ = β₂ = 0) stores rare tokens better than SGD, "
+    claim = as_check(Claim("5.6 SGD vs Adam", "Adam (β₁ = β₂ = 0) stores rare tokens better than SGD, "
                   f"best γ per seed (B = {batch}, T = {samples:,})", "Adam ≤ SGD",
                   f"Adam ≤ SGD at {_fraction(wins)} d ({_fraction(wins[large])} of d ≥ 100); "
                   f"at d = {dims[-1]}: {adam[-1]:.3g} vs {sgd[-1]:.3g}",
                   f"d ∈ [{dims.min()}, {dims.max()}]",
                   agrees=bool(wins[large].mean() >= 0.75 if large.any() else wins.mean()
-                              >= 0.75), note="agrees: at ≥ 3/4 of d ≥ 100")
+                              >= 0.75), note="agrees: at ≥ 3/4 of d ≥ 100"),
+                   wins[large].mean() if large.any() else wins.mean(), 0.75)
     return [claim], [(f"§5.6: SGD vs Adam with the best step size per seed (B = {batch}, "
                       f"T = {samples:,})", save_figure(fig, out_dir, stem))]
 
@@ -167,49 +183,63 @@ def _plot_layer_norm(result, out_dir, stem, *, rate, batch, samples):
             err = result.sel(model="matrix", optimizer=opt, layer_norm=norm,
                              learning_rate=rate, batch_size=batch, num_samples=samples)
             mean[opt, norm] = np.nanmean(err, axis=-1)
-            plot.mean_band(dims, err.T, ax=axes[0], linestyle="-" if norm else "--",
-                 label=f"{ {'sgd': 'SGD', 'adam': 'Adam'}[opt]}{' + LN' if norm else ''}")
-    _finish(axes[0], "memory dimension $d$", f"γ = {rate:g}, B = {batch}, T = {samples:,}")
+            plot.mean_band(dims, err.T, ax=axes[0], linestyle=style.linestyle(1 - norm),
+                           color=style.OPTIMIZER_COLORS[OPT_NAMES[opt]],
+                           label=OPT_NAMES[opt] + (" + LN" if norm else ""))
+    _finish(axes[0], "memory dimension $d$", "layer norm (solid) or none (dashed)\n"
+            + _setting(err, gamma=rate, B=batch, T=samples))
     helps = mean["adam", True] <= mean["adam", False]
-    claim = Claim("5.6 layer norm", f"layer norm helps Adam (γ = {rate:g}, B = {batch}, "
+    claim = as_check(Claim("5.6 layer norm", f"layer norm helps Adam (γ = {rate:g}, B = {batch}, "
                   f"T = {samples:,})", "Adam + LN ≤ Adam",
                   f"at {_fraction(helps)} d; at d = {dims[-1]}: "
                   f"{mean['adam', True][-1]:.3g} vs {mean['adam', False][-1]:.3g} "
                   f"(SGD: {mean['sgd', True][-1]:.3g} vs {mean['sgd', False][-1]:.3g})",
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(helps.mean() >= 0.75),
-                  note="agrees: at ≥ 3/4 of d")
+                  note="agrees: at ≥ 3/4 of d"),
+                   helps.mean(), 0.75)
     return [claim], [(f"§5.6: layer norm (solid) vs none (dashed), γ = {rate:g}, "
                       f"B = {batch}, T = {samples:,}", save_figure(fig, out_dir, stem))]
+
+
+MODEL_LABELS = {"matrix": "fixed $E, U$ (matrix $W$)", "learnable": "learned $E, U, W$",
+                "exponential": "learned $E, U$ (ReLU)"}
 
 
 def _plot_embeddings(result, out_dir, stem, *, rate, batch, samples):
     dims = result.coords["dim"]
     fig, axes = new_figure()
     mean = {}
-    for kind in result.coords["model"]:
+    for i, kind in enumerate(result.coords["model"]):
         err = result.sel(model=kind, optimizer="sgd", layer_norm=False, learning_rate=rate,
                          batch_size=batch, num_samples=samples)  # (dim, seed)
         mean[kind] = np.nanmean(err, axis=-1)
-        plot.mean_band(dims, err.T, ax=axes[0], label={"matrix": "fixed E, U (matrix)",
-                                             "learnable": "learned E, U, W",
-                                             "exponential": "learned E, U (ReLU)"}[kind])
+        plot.mean_band(dims, err.T, ax=axes[0], label=MODEL_LABELS[kind],
+                       color=style.color(i))
     probs = np.asarray(data.zipf_probs(PAPER["num_inputs"], PAPER["zipf_exponent"]))
-    floor = float(theory.missing_mass(probs, samples))
-    axes[0].axhline(floor, color="k", linestyle=":", linewidth=1,
-                    label=f"missing mass at T = {samples:,}")
-    _finish(axes[0], "memory dimension $d$", f"SGD, γ = {rate:g}, B = {batch}, "
-            f"T = {samples:,}")
+    m = PAPER["num_outputs"]
+    # An unseen token is still guessed right 1/M of the time: the floor of a memory that
+    # recalls every seen token is (1 − 1/M) × the missing mass, not the missing mass.
+    floor = (1 - 1 / m) * float(theory.missing_mass(probs, samples))
+    axes[0].axhline(floor, color="k", linestyle=":", linewidth=1.2,
+                    label=r"expected floor $(1 - 1/M)\,\sum_x p(x)(1-p(x))^T$")
+    _finish(axes[0], "memory dimension $d$", "learned vs fixed embeddings (SGD)\n"
+            + _setting(err, gamma=rate, B=batch, T=samples))
+    axes[0].set_ylim(bottom=floor / 2)  # room for the legend under the curves
+    axes[0].legend(loc="lower left")
     learned = np.minimum(mean.get("learnable", np.inf), mean.get("exponential", np.inf))
     below = learned <= mean["matrix"]
-    claim = Claim("5.6 learned embeddings", "learning the embeddings removes the capacity "
+    claim = as_check(Claim("5.6 learned embeddings", "learning the embeddings removes the capacity "
                   f"limit (SGD, γ = {rate:g}, B = {batch}, T = {samples:,})",
-                  "learned ≤ fixed, near the missing-mass floor at every d",
+                  "learned ≤ fixed, near the floor (1 − 1/M) × missing mass at every d",
                   f"learned ≤ fixed at {_fraction(below)} d; best learned at d = {dims[0]}: "
                   f"{learned[0]:.3g} (fixed {mean['matrix'][0]:.3g}); floor {floor:.3g}",
                   f"d ∈ [{dims.min()}, {dims.max()}]", agrees=bool(below.mean() >= 0.75),
-                  note="agrees: best learned model ≤ fixed at ≥ 3/4 of d")
+                  note="agrees: best learned model ≤ fixed at ≥ 3/4 of d; the floor is the "
+                       "expected error of recalling every seen token (an unseen one is "
+                       "right 1/M of the time)"),
+                   below.mean(), 0.75)
     return [claim], [(f"§5.6: learned vs fixed embeddings (SGD, γ = {rate:g}, B = {batch}, "
-                      f"T = {samples:,}); dotted: expected unseen mass",
+                      f"T = {samples:,}); dotted: (1 − 1/M) × the expected unseen mass",
                       save_figure(fig, out_dir, stem))]
 
 
@@ -222,19 +252,24 @@ def _plot_samples(result, out_dir, stem, *, dim, batch):
             err = result.sel(model="matrix", optimizer=opt, layer_norm=norm, dim=dim,
                              batch_size=batch)  # (γ, seed, T)
             best = _best_rate(err, axis=0)  # (seed, T)
-            name = f"{ {'sgd': 'SGD', 'adam': 'Adam'}[opt]}{' + LN' if norm else ''}"
+            name = OPT_NAMES[opt] + (" + LN" if norm else "")
             final[name] = np.nanmean(best, axis=0)
-            plot.mean_band(sizes, best, ax=axes[0], label=name, linestyle="-" if norm else "--")
-    _finish(axes[0], "number of samples $T$", f"best γ per seed, d = {dim}, B = {batch}")
+            plot.mean_band(sizes, best, ax=axes[0], label=name,
+                           color=style.OPTIMIZER_COLORS[OPT_NAMES[opt]],
+                           linestyle=style.linestyle(1 - norm))
+    _finish(axes[0], "number of samples $T$", "best $\\gamma$ per seed\n" + style.setting(
+        N=PAPER["num_inputs"], M=PAPER["num_outputs"], alpha=PAPER["zipf_exponent"],
+        seeds=best.shape[0], d=dim, B=batch))
     decreasing = {k: bool(v[-1] < v[0]) for k, v in final.items()}
     winner = min(final, key=lambda k: final[k][-1])
-    claim = Claim("5.6 error vs T", f"every optimizer/LN pair improves with T; Adam + LN is "
+    claim = as_check(Claim("5.6 error vs T", f"every optimizer/LN pair improves with T; Adam + LN is "
                   f"best (d = {dim}, B = {batch}, best γ per seed)",
                   "decreasing in T; Adam + LN lowest at the largest T",
                   "; ".join(f"{k}: {v[0]:.3g} → {v[-1]:.3g}" for k, v in final.items()),
                   f"T ∈ [{sizes.min():,}, {sizes.max():,}]",
                   agrees=bool(all(decreasing.values()) and winner == "Adam + LN"),
-                  note=f"lowest at the largest T: {winner}")
+                  note=f"lowest at the largest T: {winner}"),
+                   final["Adam + LN"][-1], min(v[-1] for k, v in final.items() if k != "Adam + LN"))
     return [claim], [(f"§5.6: error vs T for the four optimizer/LN pairs (d = {dim}, "
                       f"B = {batch}, best γ per seed)", save_figure(fig, out_dir, stem))]
 
@@ -346,13 +381,3 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
         figures += figs
     return claims, figures
 
-
-TARGETS = {
-    "train-step-size": step_size_effect,
-    "train-batch-size": batch_size_effect,
-    "train-sgd-vs-adam": sgd_vs_adam,
-    "train-layer-norm": layer_norm,
-    "train-embeddings": learned_embeddings,
-    "train-samples": error_vs_samples,
-    "optimizer-grid": optimizer_grid,
-}
