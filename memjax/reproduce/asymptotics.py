@@ -184,7 +184,7 @@ def _figure(out_dir, panels, alphas, kinds, sim_n, ref_n, windows, num_seeds):
                        linewidth=0.9)
     style.finish(ax, "largest $d$ of the window", "reference slope at $N = \\infty$",
                  logy=False)
-    ax.legend(fontsize=6.5, ncol=1, loc="center right", bbox_to_anchor=(1.0, 0.6))
+    ax.legend(fontsize=6.5, ncol=1, loc="center right", bbox_to_anchor=(1.0, 0.42))
     style.title(ax, "references along $d$ ($N = \\infty$)",
                 style.setting(M=M, T="\\infty"))
     style.panel_letters(axes)
