@@ -184,7 +184,9 @@ def predicted_error(weights, probs, targets, dim, num_outputs: int) -> jax.Array
     equal weights on P ≥ M tokens at d ≤ 20 (up to +13%); it leans high (conservative).
     Against simulated seed means for α ∈ {1.5, 2}, N = 10³–10⁵ it is within 2–4%. It is
     inaccurate for α = 3 thresholds once the error is ≲ 1e-3 (2–12% high): do not use it
-    as a reference there (the reproduction uses the exact unstored mass instead).
+    as a reference there (the reproduction uses the exact unstored mass instead); and at
+    d ≲ 16 when many tail tokens interfere (q = p^½, N ≥ 10⁴: 30–50% high, within 3%
+    from d = 32 on).
 
     Args:
       weights: (..., N) non-negative memory weights q (a batch of schemes is fine).
@@ -299,7 +301,8 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
 
     Accuracy is that of `predicted_error`: within 2–4% of simulated seed means for
     α ∈ {1.5, 2}; for α = 3 thresholds it is 2–12% high once the error is ≲ 1e-3, so
-    do not use it as a reference there (SPEC §3).
+    do not use it as a reference there (SPEC §3); for q = p^½ at d ≲ 16 and N ≥ 10⁴ it is
+    30–50% high.
 
     Args:
       scheme: a `memjax.schemes` scheme without data: 'uniform' (finite N only),

@@ -77,12 +77,12 @@ TARGETS: dict[str, Target] = {
         "overflow", "overflow_large_n", "overflow where the theory puts it: N = 10⁵, "
         "α ∈ {1.5, 2}, d ∈ {16, 64}, every seen token stored for T up to 10⁹ "
         "(Poissonized draws), total and stored-token errors against the predictor", "new",
-        trials=(20, 3), seconds=120.0, quick_seconds=15.0),
+        trials=(20, 3), seconds=165.0, quick_seconds=35.0),
     "asymptotics": Target(
         "asymptotics", "asymptotics", "capacity slopes at N = 10³–10⁵ and N = ∞ for "
         "α ∈ {1.5, 2} (population ρ ∈ {½, 1}, threshold ⌊d/8⌋) against finite-size "
         "references converging to each exponent along N and d (up to 10⁵)", "new",
-        trials=(8, 3), seconds=180.0, quick_seconds=20.0),
+        trials=(8, 3), seconds=1100.0, quick_seconds=60.0),
     "asymptotics-full": Target(
         "asymptotics", "asymptotics_full", "the large form of asymptotics: N up to 10⁶ "
         "simulated, d ≤ 1024, 30 seeds", "new", default=False, trials=(30, 3),
