@@ -33,7 +33,9 @@ DIMS = ("scheme", "seed", "num_samples", "dim")
 TRAIN_DIMS = ("model", "optimizer", "layer_norm", "batch_size", "learning_rate")
 # Config entries that say how a result was computed, not what: they may differ between
 # two results of the same configuration (routes agree up to rounding).
-COMPUTATION_KEYS = ("num_devices", "token_chunk", "route", "lanes", "kept_chunks")
+# (`non_finite_runs` counts diverged training runs: an outcome, not a setting.)
+COMPUTATION_KEYS = ("num_devices", "token_chunk", "route", "lanes", "kept_chunks",
+                    "non_finite_runs")
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -297,7 +299,7 @@ class SweepResult(np.lib.mixins.NDArrayOperatorsMixin):
         another configuration already there is not replaced unless `overwrite=True`."""
         path = output_path(path, ".npz")
         if not overwrite:
-            _refuse_other(path, identity(self))
+            refuse_other(path, identity(self))
         arrays = {"error": self.error, "finite": self.finite}
         arrays.update({f"coord_{k}": np.asarray(v) for k, v in self.coords.items()})
         meta = {"kind": self.kind, "dims": list(self.dims), "config": self.config,
@@ -383,7 +385,10 @@ def differences(stored: dict, new: dict, limit: int = 3) -> list[str]:
     return [_shorten(line) for line in out[:limit]]
 
 
-def _refuse_other(path: pathlib.Path, new: dict):
+def refuse_other(path, new: dict):
+    """Raises a ValueError if `path` holds a result whose `identity` differs from `new`
+    (or an unreadable file): results are never replaced silently."""
+    path = output_path(path, ".npz")
     if not (path.exists() or path.with_suffix(".json").exists()):
         return
     try:

@@ -31,6 +31,7 @@ from memjax import models as models_lib
 from memjax import optimizers as optimizers_lib
 from memjax.models import Model
 from memjax.optimizers import Optimizer
+from memjax import results
 from memjax.results import SweepResult
 from memjax.train import (DEFAULT_CACHE_BUDGET, DEFAULT_MEMORY_BUDGET, TrainConfig,
                           train_runs)
@@ -116,8 +117,9 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 models=("matrix",), optimizers=("sgd",), layer_norms=(False,),
                 init: str = "gaussian", num_seeds: int = 1, seeds=None,
                 decay_factor: float = 1.0, decay_step: int = 0, targets: str = "mod",
-                route: str = "auto", out=None, progress: bool = False,
-                memory_budget: int = DEFAULT_MEMORY_BUDGET, devices=None):
+                route: str = "auto", out=None, overwrite: bool = False,
+                progress: bool = False, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                devices=None):
     """The population error after training, over a grid, in one call.
 
     Static axes (model, optimizer, layer norm, d, B) are looped over, one compiled
@@ -140,6 +142,8 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
       out: result path for saving and resuming (None: keep in memory only); '.npz' is
         appended unless it ends so. Its `<out>.blocks/` folder is locked while the call
         runs: a second call on the same `out` is refused (ValueError naming the lock).
+      overwrite: replace a result of another configuration at `out` (otherwise refused
+        with a ValueError before anything is computed).
       devices: devices to split each block's (seed, γ) runs over (default: this
         process's local devices); a run's result is the same on any number of devices.
 
@@ -215,7 +219,10 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
               "key": identity["key"], "num_devices": len(devices)}
     folder, lock = None, contextlib.nullcontext()
     if out is not None:
-        out = _output_path(out, ".npz")  # as given: 'alpha1.5' -> 'alpha1.5.npz'
+        out = results.output_path(out, ".npz")  # as given: 'alpha1.5' -> 'alpha1.5.npz'
+        if not overwrite:  # refused before any compute, not at the final save
+            results.refuse_other(out, results.identity(
+                {"kind": "train", "dims": SWEEP_DIMS, "coords": coords, "config": config}))
         folder = out.with_suffix(".blocks")
         lock = _atomic.locked(folder / _checkpoint.LOCK, f"the training output {out}")
     with lock:  # one writer at a time for `out` and its blocks
@@ -225,7 +232,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
         config["non_finite_runs"] = int((~finite).sum())  # diverged (run, T) points
         result = _result(errors, finite, coords, config)
         if out is not None:
-            result.save(out)
+            result.save(out, overwrite=overwrite)
     _warn_diverged(finite)
     return result
 
@@ -260,14 +267,8 @@ def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
 
 
 def _result(errors, finite, coords, config) -> SweepResult:
-    """The `SweepResult`, with its `finite` mask (a field of results.py's SweepResult
-    once it has one; an attribute until then)."""
-    fields = dict(error=errors, dims=SWEEP_DIMS, coords=coords, config=config)
-    if "finite" in {f.name for f in dataclasses.fields(SweepResult)}:
-        return SweepResult(**fields, finite=finite)
-    result = SweepResult(**fields)
-    result.finite = finite
-    return result
+    return SweepResult(error=errors, dims=SWEEP_DIMS, coords=coords, config=config,
+                       finite=finite)
 
 
 def _warn_diverged(finite) -> None:
@@ -281,26 +282,9 @@ def _warn_diverged(finite) -> None:
             stacklevel=3)
 
 
-def _output_path(path, suffix: str) -> pathlib.Path:
-    """`path` with `suffix` appended unless it ends with it ('alpha1.5' -> 'alpha1.5.npz';
-    `Path.with_suffix` would give 'alpha1.npz'). To become `results.output_path`."""
-    path = pathlib.Path(path)
-    return path if path.suffix == suffix else path.with_name(path.name + suffix)
-
-
 def load(path):
-    """Reads a result saved by `train_sweep` (string and bool coordinates restored; the
-    `finite` mask is where the error is not NaN)."""
-    path = _output_path(path, ".npz")
-    meta = json.loads(path.with_suffix(".json").read_text())
-    with np.load(path) as arrays:
-        dims = tuple(meta["dims"])
-        coords = {d: arrays[f"coord_{d}"] for d in dims}
-        for d in dims:
-            if coords[d].dtype.kind == "U":
-                coords[d] = [str(v) for v in coords[d]]
-        error = arrays["error"]
-    return _result(error, ~np.isnan(error), coords, meta["config"])
+    """Reads a result saved by `train_sweep` (`memjax.load` does the same)."""
+    return results.load(path)
 
 
 def _as_tuple(values, name):

@@ -65,7 +65,7 @@ def save_figure(fig, out_dir, stem) -> str:
 
 def save_data(result, out_dir, stem):
     """Writes a result as `stem`.npz (+ .json sidecar) and `stem`.csv in out_dir."""
-    result.save(pathlib.Path(out_dir) / f"{stem}.npz")
+    result.save(pathlib.Path(out_dir) / f"{stem}.npz", overwrite=True)  # the target reruns
     result.to_csv(pathlib.Path(out_dir) / f"{stem}.csv")
 
 
