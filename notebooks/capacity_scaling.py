@@ -26,13 +26,36 @@
 # %%
 import math
 import os
+import pathlib
 
 import jax
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 import memjax
 from memjax import fit, plot, schemes, theory
+
+NAME = "capacity_scaling"
+# Figures show inline in Jupyter, or in a window under `python` with a display. Headless
+# (a non-interactive backend such as Agg) `show` saves them as PNGs next to this notebook,
+# or in the folder named by the environment variable MEMJAX_FIGURES.
+HEADLESS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+HERE = pathlib.Path(globals().get("__file__", "notebook")).parent  # Jupyter: the cwd
+
+
+def show(name):
+    """plt.show(), or, headless, save the open figure as <NAME>_<name>.png and close it."""
+    if matplotlib.get_backend().lower() not in HEADLESS:
+        plt.show()
+        return
+    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or HERE)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{NAME}_{name}.png"
+    plt.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close("all")
+    print(f"saved {path}")
+
 
 SMOKE = os.environ.get("MEMJAX_SMOKE") == "1"
 NUM_SEEDS = 4 if SMOKE else 100
@@ -60,7 +83,7 @@ for name, kind in [("population(power=1)", "population"), ("threshold(top=d/8)",
     plot.add_power_law(ax, result.coords["dim"], expected,
                        (slope.x_min, np.exp(slope.intercept) * slope.x_min ** slope.slope),
                        label=f"theory $d^{{{expected:g}}}$", color="0.4")
-plt.show()
+show("schemes")
 
 # %% [markdown]
 # ## The exponent depends on how much the scheme favours the head
@@ -80,4 +103,4 @@ for r, name in zip(powers, by_power.coords["scheme"]):
     print(f"ρ = {r}: measured {slope.slope:+.3f}, "
           f"theory {theory.capacity_exponent('population', 2.0, r):+.3f}")
 plot.error_vs_dim(by_power)
-plt.show()
+show("powers")

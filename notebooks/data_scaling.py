@@ -23,13 +23,36 @@
 
 # %%
 import os
+import pathlib
 
 import jax
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 import memjax
 from memjax import fit, plot, schemes, theory
+
+NAME = "data_scaling"
+# Figures show inline in Jupyter, or in a window under `python` with a display. Headless
+# (a non-interactive backend such as Agg) `show` saves them as PNGs next to this notebook,
+# or in the folder named by the environment variable MEMJAX_FIGURES.
+HEADLESS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+HERE = pathlib.Path(globals().get("__file__", "notebook")).parent  # Jupyter: the cwd
+
+
+def show(name):
+    """plt.show(), or, headless, save the open figure as <NAME>_<name>.png and close it."""
+    if matplotlib.get_backend().lower() not in HEADLESS:
+        plt.show()
+        return
+    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or HERE)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{NAME}_{name}.png"
+    plt.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close("all")
+    print(f"saved {path}")
+
 
 SMOKE = os.environ.get("MEMJAX_SMOKE") == "1"
 NUM_SEEDS = 4 if SMOKE else 100
@@ -55,7 +78,7 @@ errors = result.sel(scheme="empirical(power=0)", dim=max(DIMS))
 slope = fit.fit_power_law(result.coords["num_samples"], errors)
 print(f"slope {slope.slope:+.3f} [{slope.ci_low:+.3f}, {slope.ci_high:+.3f}], "
       f"theory {theory.data_exponent(2.0):+.3f}")
-plt.show()
+show("missing_mass")
 
 # %% [markdown]
 # The thresholded scheme over the whole (d, T) grid:
@@ -64,7 +87,7 @@ plt.show()
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
 plot.error_contour(result, scheme="empirical(power=0, top=d/12)", ax=axes[0])
 plot.error_vs_dim(result, schemes=["empirical(power=0, top=d/12)"], ax=axes[1])
-plt.show()
+show("grid")
 
 # %% [markdown]
 # Results save to open formats: `.npz` with a JSON sidecar, CSV, or a pandas table.

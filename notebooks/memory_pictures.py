@@ -19,11 +19,36 @@
 # q(x)/‖q‖ against the frequency rank.
 
 # %%
+import os
+import pathlib
+
 import jax
+import matplotlib
 import matplotlib.pyplot as plt
 
 import memjax
 from memjax import data, embeddings, plot, schemes
+
+NAME = "memory_pictures"
+# Figures show inline in Jupyter, or in a window under `python` with a display. Headless
+# (a non-interactive backend such as Agg) `show` saves them as PNGs next to this notebook,
+# or in the folder named by the environment variable MEMJAX_FIGURES.
+HEADLESS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+HERE = pathlib.Path(globals().get("__file__", "notebook")).parent  # Jupyter: the cwd
+
+
+def show(name):
+    """plt.show(), or, headless, save the open figure as <NAME>_<name>.png and close it."""
+    if matplotlib.get_backend().lower() not in HEADLESS:
+        plt.show()
+        return
+    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or HERE)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{NAME}_{name}.png"
+    plt.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close("all")
+    print(f"saved {path}")
+
 
 N, M, D, ALPHA, T = 10, 5, 10, 1.0, 1000
 key_in, key_out, key_data = jax.random.split(jax.random.key(0), 3)
@@ -44,8 +69,8 @@ for ax, power in zip(axes, [0.0, 1.0]):
                        ax=ax, title=f"ρ = {power:g}")
     err = memjax.error(input_emb, output_emb, targets, weights, probs)
     print(f"ρ = {power:g}: error {float(err):.4f}")
-plt.show()
+show("matrices")
 
 # %%
 plot.stored_weights(stored, probs=probs, powers=[1.0, 0.35])
-plt.show()
+show("weights")

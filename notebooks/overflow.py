@@ -23,13 +23,36 @@
 
 # %%
 import os
+import pathlib
 
 import jax
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 import memjax
 from memjax import plot, schemes
+
+NAME = "overflow"
+# Figures show inline in Jupyter, or in a window under `python` with a display. Headless
+# (a non-interactive backend such as Agg) `show` saves them as PNGs next to this notebook,
+# or in the folder named by the environment variable MEMJAX_FIGURES.
+HEADLESS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+HERE = pathlib.Path(globals().get("__file__", "notebook")).parent  # Jupyter: the cwd
+
+
+def show(name):
+    """plt.show(), or, headless, save the open figure as <NAME>_<name>.png and close it."""
+    if matplotlib.get_backend().lower() not in HEADLESS:
+        plt.show()
+        return
+    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or HERE)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{NAME}_{name}.png"
+    plt.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close("all")
+    print(f"saved {path}")
+
 
 SMOKE = os.environ.get("MEMJAX_SMOKE") == "1"
 NUM_SEEDS = 4 if SMOKE else 100
@@ -46,7 +69,7 @@ result = memjax.sweep(jax.random.key(0), num_inputs=100, num_outputs=5, zipf_exp
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
 plot.error_contour(result, ax=axes[0])
 plot.error_vs_samples(result, dims=[DIMS[0], DIMS[len(DIMS) // 2], DIMS[-1]], ax=axes[1])
-plt.show()
+show("contour")
 
 # %%
 mean = result.mean("seed")[0]  # (T, d)
