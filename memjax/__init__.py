@@ -30,7 +30,7 @@ _ATTRIBUTES = {
 }
 _SOURCE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
 _MODULES = ("data", "dynamics", "embeddings", "fit", "grid", "models", "optimizers",
-            "paper", "plot", "results", "retrieval", "schemes", "theory", "train",
+            "plot", "reproduce", "results", "retrieval", "schemes", "theory", "train",
             "train_grid")
 
 __all__ = sorted(set(_SOURCE) | set(_MODULES))

@@ -441,6 +441,9 @@ def add_bench_parser(subparsers):
     p.add_argument("--max-rung-seconds", type=float, default=60.0,
                    help="skip rungs whose ceiling time exceeds this (default 60)")
     p.add_argument("--out", default=None, help="append one JSON line per measurement here")
+    p.add_argument("--record-reference", action="store_true",
+                   help="store this run's fractions of the ceilings as this machine "
+                   "kind's reference (in bench_reference.json) instead of checking them")
     p.set_defaults(run=_run_bench)
 
 

@@ -38,7 +38,7 @@ def test_import_help_and_version_do_not_import_jax():
 
 
 def test_every_public_name_is_reachable_and_listed():
-    for name in OLD_ALL + ["theory", "fit", "plot", "paper", "grid", "train_grid"]:
+    for name in OLD_ALL + ["theory", "fit", "plot", "reproduce", "grid", "train_grid"]:
         assert getattr(memjax, name) is not None and name in dir(memjax)
         assert name in memjax.__all__
     assert memjax.theory.__name__ == "memjax.theory"
@@ -57,6 +57,7 @@ def test_choices_match_the_library():
     sweep = cli.build_parser().subcommands["sweep"]
     shown = {a.dest: a.choices for a in sweep._actions if a.choices}
     assert shown == {"route": cli.ROUTES, "counts": cli.COUNTS, "targets": cli.TARGETS,
+                     "conventions": cli.CONVENTIONS,
                      "input_embedding": cli.EMBEDDINGS, "output_embedding": cli.EMBEDDINGS}
 
 
