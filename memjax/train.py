@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -44,6 +45,7 @@ DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of runs, at most
 # vmapped together through main memory (3.5× for Adam at d = 1000, B = 16, on the 2-core
 # EPYC of benchmarks/README.md), while small runs gain from vmapping many per step.
 DEFAULT_CACHE_BUDGET = 16 << 20
+MAX_SEGMENTS = 1024  # evaluations a uniform layout may make (each is kept until the end)
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
 
@@ -152,9 +154,12 @@ class TrainConfig:
         if self.resolved_route == "tokens":  # the d-sized draws are only read at the start
             k = models.token_dim(self.model, n, m, d)
             floats = n * n + 4 * k * n + 4 * batch * (k + m)
-        else:
-            states = 6 if self.optimizer.kind != "sgd" else 4
-            floats = states * (d * d + (n + m) * d) + 6 * batch * (d + m)
+        else:  # each trained array: itself, its gradient, its update and the rule's state
+            sizes = {"W": d * d if self.model.kind != "exponential" else 0, "E": n * d,
+                     "U": m * d}
+            trained = sum(sizes[p] for p in self.model.trained)
+            floats = ((3 + self.optimizer.state_copies) * trained
+                      + sum(sizes.values()) - trained + 6 * batch * (d + m))
         if self.record:
             floats += len(self.eval_steps) * (d * d + (n + m) * d)
         ints = 2 * self.num_steps * (0 if self.batch_size is None else
@@ -173,9 +178,17 @@ class RunOutput(NamedTuple):
     params: dict | None
 
 
-def _segments(eval_steps):
+def _segments(eval_steps, uniform: bool = True):
     """Groups the evaluation steps into (start, count, length): `count` evaluations,
-    each `length` steps after the previous one, starting from step `start`."""
+    each `length` steps after the previous one, starting from step `start`.
+
+    Each group is its own scan, i.e. its own copy of the step in the compiled program.
+    With `uniform`, when every step is a multiple of their gcd L and evaluating after
+    every L steps adds at most one evaluation per 16 steps (an evaluation costs less
+    than a step), the run is one group of L-step segments instead, and the second value
+    returned picks the wanted evaluations; it is None when every evaluation is wanted.
+    The steps are the same either way, so are the results.
+    """
     groups, previous = [], 0
     for step in eval_steps:
         length = step - previous
@@ -185,7 +198,16 @@ def _segments(eval_steps):
         else:
             groups.append((previous, 1, length))
         previous = step
-    return groups
+    positive = [step for step in eval_steps if step > 0]
+    if not uniform or len([g for g in groups if g[2] > 0]) < 2:
+        return groups, None
+    length = functools.reduce(math.gcd, positive)
+    count = positive[-1] // length
+    if (count - len(positive)) * 16 > positive[-1] or count > MAX_SEGMENTS:
+        return groups, None
+    head = [(0, 1, 0)] if eval_steps[0] == 0 else []
+    pick = [0] * len(head) + [len(head) + step // length - 1 for step in positive]
+    return head + [(0, count, length)], np.asarray(pick)
 
 
 class Draws(NamedTuple):
@@ -314,7 +336,8 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
             return err, finite, (params if config.record else None)
 
     outputs = []
-    for start, count, length in _segments(config.eval_steps):
+    segments, pick = _segments(config.eval_steps, uniform=not config.record)
+    for start, count, length in segments:
         if length == 0:  # evaluation before the first step
             outputs.append(jax.tree.map(lambda a: a[None], measure(state)))
             continue
@@ -335,7 +358,10 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
 
         state, measured = jax.lax.scan(segment, state, xs)
         outputs.append(measured)
-    return RunOutput(*jax.tree.map(lambda *a: jnp.concatenate(a), *outputs))
+    measured = jax.tree.map(lambda *a: jnp.concatenate(a), *outputs)
+    if pick is not None:
+        measured = jax.tree.map(lambda a: a[pick], measured)
+    return RunOutput(*measured)
 
 
 @functools.partial(jax.jit, static_argnums=0)
