@@ -13,7 +13,8 @@ evaluations), so a grid of seeds × step sizes is one compiled program per stati
 configuration. Seed s uses the key fold_in(key, s) (roles in `memjax.models`), whatever
 the chunking, order or extent of the grid; the step size does not enter the key, so all
 step sizes of a seed share data and embeddings. The random draws are made in their own
-compiled program, shared by every configuration with the same shapes.
+compiled programs, the arrays shared by every configuration with the same N, M and d and
+the token streams by every one with the same N and T.
 
 Exact shortcuts: the matrix model under plain SGD trains in token space (`memjax.models`),
 at a cost independent of d; a batch larger than N is summed per token, weighted by its
@@ -245,6 +246,11 @@ def draw(key, spec: DrawSpec, table) -> Draws:
     """All the randomness of a run, from its key by role (`memjax.models`): embeddings and
     W₀, the targets (random map only) and the token stream (first T draws of the seed's
     stream, the same stream `memjax.sweep` uses)."""
+    return Draws(*_draw_arrays(key, spec), _draw_tokens(key, spec.num_samples, table))
+
+
+def _draw_arrays(key, spec: DrawSpec):
+    """E, U, W₀ and the targets: everything but the token stream (independent of T)."""
     n, m = spec.num_inputs, spec.num_outputs
     emb, out, matrix = models.draw(key, n, m, spec.dim,
                                    input_embedding=spec.input_embedding,
@@ -253,9 +259,12 @@ def draw(key, spec: DrawSpec, table) -> Draws:
         targets = data.mod_targets(n, m)
     else:
         targets = data.random_targets(jax.random.fold_in(key, models.TARGETS), n, m)
-    tokens = data.sample_tokens(jax.random.fold_in(key, models.DATA), table,
-                                spec.num_samples)
-    return Draws(emb, out, matrix, targets, tokens)
+    return emb, out, matrix, targets
+
+
+def _draw_tokens(key, num_samples: int, table):
+    """The first T tokens of the seed's stream (independent of d)."""
+    return data.sample_tokens(jax.random.fold_in(key, models.DATA), table, num_samples)
 
 
 def run(key, config: TrainConfig, step_size: StepSize, probs, table) -> RunOutput:
@@ -364,9 +373,23 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
     return RunOutput(*measured)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _draw_seeds(spec: DrawSpec, key, seeds, table) -> Draws:
-    return jax.vmap(lambda s: draw(jax.random.fold_in(key, s), spec, table))(seeds)
+    """`draw` for every seed, in two compiled programs: one for the arrays (shared by
+    every T) and one for the token streams (shared by every d), as drawing random
+    numbers compiles slowly on CPU (about 1.5 s of CPU each here)."""
+    arrays = _draw_seeds_arrays(dataclasses.replace(spec, num_samples=0), key, seeds)
+    return Draws(*arrays, _draw_seeds_tokens(spec.num_samples, key, seeds, table))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw_seeds_arrays(spec: DrawSpec, key, seeds):
+    return jax.vmap(lambda s: _draw_arrays(jax.random.fold_in(key, s), spec))(seeds)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw_seeds_tokens(num_samples: int, key, seeds, table):
+    return jax.vmap(lambda s: _draw_tokens(jax.random.fold_in(key, s), num_samples,
+                                           table))(seeds)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -434,7 +457,7 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
     probs, table, key = _devices.put_replicated(mesh, (
         data.zipf_probs(config.num_inputs, zipf_exponent),
         data.zipf_alias_table(config.num_inputs, zipf_exponent), key))
-    # Draws are made once per seed, in their own program shared by every configuration
+    # Draws are made once per seed, in their own programs shared by every configuration
     # with the same shapes (drawing random numbers compiles slowly on CPU). Padding
     # repeats the last seed; no run reads it.
     seed_array = np.asarray(seeds, np.uint32)
