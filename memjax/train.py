@@ -133,9 +133,12 @@ class TrainConfig:
         if self.resolved_route == "tokens":
             k = models.token_dim(self.model, n, m, d)
             return 2 * k * (2 * m + n)
+        # Forward W e_x (d²) and U h (dm); backward δU (dm), ∂W (d²), and with learned
+        # embeddings also ∂U (dm) and ∂e_x = Wᵀ∂h (d²); the exponential model has no W.
+        products = 3 if "U" in self.model.trained else 2
         if self.model.kind == "exponential":
-            return 2 * 2 * d * m
-        return 2 * (2 * d * d + 2 * d * m)
+            return 2 * products * d * m
+        return 2 * products * (d * d + d * m)
 
     def flops_per_step(self) -> int:
         return self.rows_per_step * self.flops_per_row()

@@ -298,6 +298,23 @@ def test_run_sizes_count_only_the_arrays_a_run_keeps():
     assert moments.bytes_per_run() > 1.5 * matrix.bytes_per_run()
 
 
+@pytest.mark.parametrize("kind", ["matrix", "learnable", "exponential"])
+def test_flop_counts_are_those_of_the_products_of_a_step(kind):
+    # 2·m·n·k per (m × k)(k × n) product of the gradient step, read off its jaxpr.
+    config = TrainConfig(N, M, D, B, (1,), model=kind, optimizer="adam")
+    trained, frozen = models.split(config.model, *_draws()[:3])
+    tokens = jnp.arange(B)
+    step = jax.make_jaxpr(jax.grad(lambda p: models.loss(
+        config.model, dict(frozen, **p), tokens, tokens % M)))(trained)
+    flops = 0
+    for eqn in step.jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            contracted = eqn.params["dimension_numbers"][0][0]
+            flops += 2 * np.prod(eqn.outvars[0].aval.shape) * np.prod(
+                [eqn.invars[0].aval.shape[i] for i in contracted])
+    assert flops == config.flops_per_step()
+
+
 # --- Bad input -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, name", [
