@@ -235,10 +235,14 @@ def bench_blocks(baseline: str | None) -> list[dict]:
     return rows
 
 
-def profile_target(name: str, quick: bool, out_dir: str) -> dict:
-    """Runs reproduce target `name` once (fresh process, persistent cache off) and splits
-    its wall time into tracing, lowering and XLA compilation (JAX's monitoring events)
-    and the rest (running); counts the compiled programs and the distinct ones."""
+def profile_targets(names, quick: bool, out_dir: str) -> list[dict]:
+    """Runs reproduce targets `names` in order in this process, as `memjax reproduce`
+    does (so later targets reuse the programs of earlier ones), persistent cache off, and
+    splits each target's time into tracing, lowering and XLA compilation (JAX's
+    monitoring events; in threads they overlap, so their sum may exceed the wall time)
+    and counts its compiled programs (eager operations compile tiny programs too)."""
+    import zlib
+
     import jax
 
     from memjax import cli
@@ -247,59 +251,65 @@ def profile_target(name: str, quick: bool, out_dir: str) -> dict:
     events = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, seconds, **kw: events.append((event, seconds, kw.get("fun_name"))))
-    fn = cli.reproduction_targets()[name][0]
-    import zlib
+    rows = []
+    for name in names:
+        events.clear()
+        fn = cli.reproduction_targets()[name][0]
+        key = jax.random.fold_in(jax.random.key(0), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        start, cpu = time.perf_counter(), time.process_time()
+        fn(out_dir, key=key, quick=quick, seeds=None, progress=False)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        seconds = lambda suffix: sum(s for e, s, _ in events if e.endswith(suffix))
+        compiles = [(f, s) for e, s, f in events if e.endswith("backend_compile_duration")]
+        big = [(f, s) for f, s in compiles if s >= 0.1]
+        rows.append({"target": name, "quick": quick, "wall_s": wall, "cpu_s": cpu,
+                     "trace_s": seconds("jaxpr_trace_duration"),
+                     "lower_s": seconds("jaxpr_to_mlir_module_duration"),
+                     "compile_s": sum(s for _, s in compiles), "programs": len(compiles),
+                     "programs_over_0.1s": len(big),
+                     "by_function": {f: [round(s, 2) for g, s in big if g == f]
+                                     for f in sorted({f for f, _ in big})},
+                     "load_1m": os.getloadavg()[0]})
+    return rows
 
-    key = jax.random.fold_in(jax.random.key(0), zlib.crc32(name.encode()) & 0x7FFFFFFF)
-    start, cpu = time.perf_counter(), time.process_time()
-    fn(out_dir, key=key, quick=quick, seeds=None, progress=False)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
 
-    def total(suffix, minimum=0.0):
-        return [s for e, s, _ in events if e.endswith(suffix) and s >= minimum]
-
-    compiles = [(f, s) for e, s, f in events if e.endswith("backend_compile_duration")]
-    big = [(f, s) for f, s in compiles if s >= 0.1]  # eager ops compile tiny programs too
-    return {"target": name, "quick": quick, "wall_s": wall, "cpu_s": cpu,
-            "trace_s": sum(total("jaxpr_trace_duration")),
-            "lower_s": sum(total("jaxpr_to_mlir_module_duration")),
-            "compile_s": sum(s for _, s in compiles), "programs": len(compiles),
-            "programs_over_0.1s": len(big), "compile_over_0.1s": sum(s for _, s in big),
-            "by_function": {f: [round(s, 2) for g, s in big if g == f]
-                            for f in sorted({f for f, _ in big})},
-            "load_1m": os.getloadavg()[0]}
-
-
-def _target_in_child(name, quick, path) -> dict:
+def _targets_in_child(names, quick, path) -> list[dict]:
     import sys
     import tempfile
 
     env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg")
     with tempfile.TemporaryDirectory() as out_dir:
         code = ("import json, sys; sys.path.insert(0, %r); import bench_train; "
-                "print(json.dumps(bench_train.profile_target(%r, %r, %r)))"
-                % (os.path.dirname(os.path.abspath(__file__)), name, quick, out_dir))
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+                "print(json.dumps(bench_train.profile_targets(%r, %r, %r)))"
+                % (os.path.dirname(os.path.abspath(__file__)), list(names), quick, out_dir))
+        return subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                stdout=subprocess.PIPE)
 
 
 def bench_targets(names, quick: bool, baseline: str | None) -> list[dict]:
+    """Profiles the targets with this checkout and, at the same time (same load), with
+    the baseline checkout, each in its own process."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    rows = []
+    trees = {"new": here, "old": baseline} if baseline else {"new": here}
+    children = {tree: _targets_in_child(names, quick, path) for tree, path in trees.items()}
+    results = {tree: json.loads(child.communicate()[0].strip().splitlines()[-1])
+               for tree, child in children.items()}
     print(f"{'target':>22} {'tree':>5} | {'wall s':>6} {'cpu s':>6} {'trace':>6} "
           f"{'lower':>6} {'compile':>7} {'programs':>8} {'≥0.1 s':>6} {'load':>5}")
-    for name in names:
-        for tree, path in (("new", here), ("old", baseline)):
-            if path is None:
-                continue
-            r = _target_in_child(name, quick, path)
-            r["tree"] = tree
+    rows = []
+    for i, name in enumerate(names):
+        for tree in trees:
+            r = dict(results[tree][i], tree=tree)
             rows.append(r)
             print(f"{name:>22} {tree:>5} | {r['wall_s']:6.1f} {r['cpu_s']:6.1f} "
                   f"{r['trace_s']:6.1f} {r['lower_s']:6.1f} {r['compile_s']:7.1f} "
-                  f"{r['programs']:8d} {r['programs_over_0.1s']:6d} {r['load_1m']:5.1f}",
-                  flush=True)
+                  f"{r['programs']:8d} {r['programs_over_0.1s']:6d} {r['load_1m']:5.1f}")
+    for tree in trees:
+        mine = [r for r in rows if r["tree"] == tree]
+        print(f"{'all':>22} {tree:>5} | {sum(r['wall_s'] for r in mine):6.1f} "
+              f"{sum(r['cpu_s'] for r in mine):6.1f} "
+              f"{sum(r['compile_s'] for r in mine):>22.1f} "
+              f"{sum(r['programs'] for r in mine):8d}")
     return rows
 
 
