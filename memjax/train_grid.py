@@ -11,8 +11,6 @@ nothing. The result is a `memjax.SweepResult` with dims `SWEEP_DIMS`.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -30,8 +28,6 @@ from memjax.results import SweepResult
 from memjax.train import (DEFAULT_CACHE_BUDGET, DEFAULT_MEMORY_BUDGET, TrainConfig,
                           train_runs)
 
-# Blocks computed at once: compiling a block (seconds, one core) overlaps running another.
-DEFAULT_WORKERS = 2
 SWEEP_DIMS = ("model", "optimizer", "layer_norm", "dim", "batch_size", "learning_rate",
               "seed", "num_samples")
 
@@ -110,8 +106,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 init: str = "gaussian", num_seeds: int = 1, seeds=None,
                 decay_factor: float = 1.0, decay_step: int = 0, targets: str = "mod",
                 route: str = "auto", out=None, progress: bool = False,
-                memory_budget: int = DEFAULT_MEMORY_BUDGET, devices=None,
-                workers: int = DEFAULT_WORKERS):
+                memory_budget: int = DEFAULT_MEMORY_BUDGET, devices=None):
     """The population error after training, over a grid, in one call.
 
     Static axes (model, optimizer, layer norm, d, B) are looped over, one compiled
@@ -134,8 +129,6 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
       out: result path for saving and resuming (None: keep in memory only).
       devices: devices to split each block's (seed, γ) runs over (default: this
         process's local devices); a run's result is the same on any number of devices.
-      workers: blocks computed at once, each in its own thread, so that one compiles
-        while another runs (XLA releases the GIL); results do not depend on it.
 
     Returns:
       A `memjax.SweepResult` with dims `SWEEP_DIMS`.
@@ -152,7 +145,6 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                        for m in _as_tuple(models, "models"))
     optimizer_list = tuple(optimizers_lib.parse(o) for o in _as_tuple(optimizers,
                                                                       "optimizers"))
-    workers = _checks.int_at_least("workers", workers, 1)
     layer_norms = _as_tuple(layer_norms, "layer_norms")
     for i, norm in enumerate(layer_norms):
         _checks.choice(f"layer_norms[{i}]", norm, (False, True))
@@ -185,7 +177,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     finite = np.zeros(shape, bool)
     costs = [b.cost(len(seeds) * len(rates)) for b in blocks]
     bar = _progress(sum(c["flops"] for c in costs) / 1e9, progress)
-    def result_of(block):
+    for block, cost in zip(blocks, costs):
         path = None
         if folder is not None:
             path = folder / f"block-{_block_id(block, identity)}.npz"
@@ -196,10 +188,6 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                                   memory_budget, devices=devices)
             if path is not None:
                 _atomic.save_npz(path, error=err, finite=fin)  # whole or absent
-        return err, fin
-
-    for block, cost, (err, fin) in zip(blocks, costs, _in_order(result_of, blocks,
-                                                                 workers)):
         # (seed, γ, T) -> (γ, seed, T)
         errors[block.index] = np.swapaxes(err, 0, 1)
         finite[block.index] = np.swapaxes(fin, 0, 1)
@@ -226,22 +214,6 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     if out is not None:
         result.save(out)
     return result
-
-
-def _in_order(compute, items, workers: int):
-    """compute(item) for every item, yielded in order, at most `workers` at a time in
-    threads (a bounded window, so an error stops the grid after the blocks in flight)."""
-    if workers == 1:
-        yield from map(compute, items)
-        return
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        pending = collections.deque()
-        for item in items:
-            pending.append(pool.submit(compute, item))
-            if len(pending) >= workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def load(path):
