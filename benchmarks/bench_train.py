@@ -11,8 +11,16 @@ It reports run-steps/s, runs/s at the timed length, the time of one paper-size r
 (measured here). Then it calibrates the time model of `memjax.train_grid` and projects
 the 40,320-run grid (flops, minutes, fraction of peak). Load (`uptime`) is recorded.
 
+With `--blocks`, it times instead the blocks that bound the full grid (d = 500–1000,
+B = 16–1024, Adam and the learned-embedding models), warm, per run-step (wall and process
+CPU time), each in a child process; `--baseline PATH` also times them with the memjax
+package found under PATH (e.g. an older checkout, `git archive <commit> memjax | tar -x
+-C PATH`), alternating with the current one configuration by configuration, and prints
+the ratios and whether the two give the same errors.
+
     python benchmarks/bench_train.py            # ~3 minutes on 2 cores
     python benchmarks/bench_train.py --quick    # d ∈ {10, 100} only, no projection
+    python benchmarks/bench_train.py --blocks --baseline /tmp/old   # before/after
 """
 
 from __future__ import annotations
@@ -153,12 +161,196 @@ def project_grid(peak: float) -> dict:
             "projected_min_by_dim": {d: s / 60 for d, s in sorted(by_dim.items())}}
 
 
+# (model, optimizer, d, B, timed steps): the blocks that bound the §5.6 grid
+GRID_BLOCKS = (("matrix", "adam", 1000, 16, 50), ("learnable", "sgd", 1000, 16, 50),
+               ("learnable", "adam", 1000, 16, 50), ("learnable", "adam", 1000, 64, 20),
+               ("matrix", "adam", 1000, 1024, 10), ("matrix", "adam", 500, 16, 100),
+               ("exponential", "adam", 1000, 16, 100))
+BLOCK_SEEDS = 2  # × the 4 step sizes: 8 runs per block
+
+
+def time_block(kind: str, optimizer: str, dim: int, batch: int, steps: int) -> dict:
+    """Warm wall and CPU seconds per run-step of one grid block (8 runs), its errors."""
+    import jax
+
+    from memjax import train
+    from memjax.models import Model
+    from memjax.train import TrainConfig
+
+    config = TrainConfig(N, M, dim, batch, (steps,), model=Model(kind), optimizer=optimizer)
+    run = lambda k: train.train_runs(k, config, RATES, zipf_exponent=ALPHA,
+                                     num_seeds=BLOCK_SEEDS)
+    start = time.perf_counter()
+    errors = run(jax.random.key(0)).error  # compile (results are host arrays: complete)
+    first = time.perf_counter() - start
+    walls, cpus = [], []
+    for r in range(REPEATS):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run(jax.random.key(0))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    run_steps = BLOCK_SEEDS * len(RATES) * steps
+    load = os.getloadavg()[0]
+    return {"block": [kind, optimizer, dim, batch, steps], "first_s": first,
+            "wall_ms": 1e3 * statistics.median(walls) / run_steps,
+            "cpu_ms": 1e3 * statistics.median(cpus) / run_steps, "load_1m": load,
+            "errors": np.asarray(errors).tolist()}
+
+
+def _block_in_child(block, path) -> dict:
+    """`time_block` in a fresh process importing memjax from `path`."""
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=path)
+    code = ("import json, sys; sys.path.insert(0, %r); import bench_train; "
+            "print(json.dumps(bench_train.time_block(*%r)))"
+            % (os.path.dirname(os.path.abspath(__file__)), tuple(block)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bench_blocks(baseline: str | None) -> list[dict]:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rows = []
+    print(f"{'block':>28} | {'wall ms':>8} {'cpu ms':>7} {'load':>5} | per run-step"
+          + ("; baseline: wall ms, cpu ms, load, new/old cpu, same errors" if baseline
+             else ""))
+    for block in GRID_BLOCKS:
+        row = {"new": _block_in_child(block, here)}
+        if baseline:
+            row["old"] = _block_in_child(block, baseline)
+        new = row["new"]
+        line = (f"{' '.join(map(str, block)):>28} | {new['wall_ms']:8.3f} "
+                f"{new['cpu_ms']:7.3f} {new['load_1m']:5.1f}")
+        if baseline:
+            old = row["old"]
+            row["cpu_ratio"] = new["cpu_ms"] / old["cpu_ms"]
+            row["same_errors"] = bool(np.array_equal(new["errors"], old["errors"]))
+            row["max_error_change"] = float(np.max(np.abs(np.subtract(new["errors"],
+                                                                      old["errors"]))))
+            line += (f" | {old['wall_ms']:8.3f} {old['cpu_ms']:7.3f} {old['load_1m']:5.1f}"
+                     f" {row['cpu_ratio']:6.2f} {row['same_errors']}")
+        print(line, flush=True)
+        rows.append(row)
+    return rows
+
+
+def profile_targets(names, quick: bool, out_dir: str) -> list[dict]:
+    """Runs reproduce targets `names` in order in this process, as `memjax reproduce`
+    does (so later targets reuse the programs of earlier ones), persistent cache off, and
+    splits each target's time into tracing, lowering and XLA compilation (JAX's
+    monitoring events; in threads they overlap, so their sum may exceed the wall time)
+    and counts its compiled programs (eager operations compile tiny programs too)."""
+    import zlib
+
+    import jax
+
+    from memjax import cli
+
+    jax.config.update("jax_enable_compilation_cache", False)
+    events = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, seconds, **kw: events.append((event, seconds, kw.get("fun_name"))))
+    rows = []
+    for name in names:
+        events.clear()
+        fn = cli.reproduction_targets()[name][0]
+        key = jax.random.fold_in(jax.random.key(0), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        start, cpu = time.perf_counter(), time.process_time()
+        fn(out_dir, key=key, quick=quick, seeds=None, progress=False)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        seconds = lambda suffix: sum(s for e, s, _ in events if e.endswith(suffix))
+        compiles = [(f, s) for e, s, f in events if e.endswith("backend_compile_duration")]
+        big = [(f, s) for f, s in compiles if s >= 0.1]
+        rows.append({"target": name, "quick": quick, "wall_s": wall, "cpu_s": cpu,
+                     "trace_s": seconds("jaxpr_trace_duration"),
+                     "lower_s": seconds("jaxpr_to_mlir_module_duration"),
+                     "compile_s": sum(s for _, s in compiles), "programs": len(compiles),
+                     "programs_over_0.1s": len(big),
+                     "by_function": {f: [round(s, 2) for g, s in big if g == f]
+                                     for f in sorted({f for f, _ in big})},
+                     "load_1m": os.getloadavg()[0]})
+    return rows
+
+
+def _targets_in_child(names, quick, path) -> list[dict]:
+    import sys
+    import tempfile
+
+    env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg")
+    with tempfile.TemporaryDirectory() as out_dir:
+        code = ("import json, sys; sys.path.insert(0, %r); import bench_train; "
+                "print(json.dumps(bench_train.profile_targets(%r, %r, %r)))"
+                % (os.path.dirname(os.path.abspath(__file__)), list(names), quick, out_dir))
+        return subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                stdout=subprocess.PIPE)
+
+
+def bench_targets(names, quick: bool, baseline: str | None) -> list[dict]:
+    """Profiles the targets with this checkout and, at the same time (same load), with
+    the baseline checkout, each in its own process."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"new": here, "old": baseline} if baseline else {"new": here}
+    children = {tree: _targets_in_child(names, quick, path) for tree, path in trees.items()}
+    results = {tree: json.loads(child.communicate()[0].strip().splitlines()[-1])
+               for tree, child in children.items()}
+    print(f"{'target':>22} {'tree':>5} | {'wall s':>6} {'cpu s':>6} {'trace':>6} "
+          f"{'lower':>6} {'compile':>7} {'programs':>8} {'≥0.1 s':>6} {'load':>5}")
+    rows = []
+    for i, name in enumerate(names):
+        for tree in trees:
+            r = dict(results[tree][i], tree=tree)
+            rows.append(r)
+            print(f"{name:>22} {tree:>5} | {r['wall_s']:6.1f} {r['cpu_s']:6.1f} "
+                  f"{r['trace_s']:6.1f} {r['lower_s']:6.1f} {r['compile_s']:7.1f} "
+                  f"{r['programs']:8d} {r['programs_over_0.1s']:6d} {r['load_1m']:5.1f}")
+    for tree in trees:
+        mine = [r for r in rows if r["tree"] == tree]
+        print(f"{'all':>22} {tree:>5} | {sum(r['wall_s'] for r in mine):6.1f} "
+              f"{sum(r['cpu_s'] for r in mine):6.1f} "
+              f"{sum(r['compile_s'] for r in mine):>22.1f} "
+              f"{sum(r['programs'] for r in mine):8d}")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="d ∈ {10, 100}, no projection")
     parser.add_argument("--no-loop", action="store_true", help="skip the per-run loop")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--blocks", action="store_true",
+                        help="time the blocks that bound the full grid instead")
+    parser.add_argument("--baseline", default=None, metavar="PATH",
+                        help="with --blocks: also time the memjax package under PATH")
+    parser.add_argument("--targets", default=None, metavar="NAMES",
+                        help="profile these reproduce targets' compilation instead "
+                        "(comma-separated, or 'train' for every train-* target); "
+                        "with --quick at reduced size; --baseline as for --blocks")
     args = parser.parse_args(argv)
+    if args.targets:
+        from memjax import cli
+
+        names = [n for n in cli.reproduction_targets() if n.startswith("train-")] if (
+            args.targets == "train") else args.targets.split(",")
+        print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+        report = {"targets": bench_targets(names, args.quick, args.baseline)}
+        print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return
+    if args.blocks:
+        load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        print(load)
+        report = {"uptime_before": load, "blocks": bench_blocks(args.baseline)}
+        report["uptime_after"] = subprocess.run(["uptime"], capture_output=True,
+                                                text=True).stdout.strip()
+        print(report["uptime_after"])
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return
 
     import jax
 

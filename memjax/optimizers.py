@@ -9,13 +9,18 @@ closes over the traced numbers (the effect of `optax.inject_hyperparams`, withou
 | kind         | update (before the step size)              | optax                         |
 |--------------|--------------------------------------------|-------------------------------|
 | 'sgd'        | −∇ (no momentum, no weight decay)          | `optax.sgd`                   |
-| 'adam'       | −m̂/(√v̂ + ε); β₁ = β₂ = 0 gives −∇/(|∇|+ε) | `optax.adam`                  |
+| 'adam'       | −m̂/(√v̂ + ε); β₁ = β₂ = 0 gives −∇/(|∇|+ε) | `optax.adam` (stateless at β = 0) |
 | 'sign'       | −sign(∇)                                   | `optax.sign_sgd`              |
 | 'normalized' | −∇ / std(∇) (std over a parameter's entries) | `optax.stateless` + scale   |
 
 A user may instead pass any `optax.GradientTransformation` (its updates are multiplied by
 the step-size schedule: use γ = 1 to apply it unchanged) or a factory
 `learning_rate -> GradientTransformation` such as `optax.adam` (it receives the schedule).
+
+With β₁ = β₂ = 0 (the paper's setting) Adam's moments are the current gradient and its
+square, so the rule is applied without state (`scale_by_sign_adam`): the same arithmetic
+as `optax.adam`, without reading and writing two parameter-sized moments every step,
+which halves a step's memory traffic for a d × d memory.
 
 Per-parameter scaling ('dim', the paper's Adam grid): γ/d for the memory matrix W and
 γ/√d for the embeddings E and U. 'auto' applies it to 'adam' only, as the paper did.
@@ -122,6 +127,13 @@ class Optimizer:
         return "dim" if self.kind == "adam" else "none"
 
     @property
+    def state_copies(self) -> int:
+        """Parameter-sized arrays the rule keeps between steps (2 for a user's rule)."""
+        if not isinstance(self.kind, str):
+            return 2
+        return 2 if self.kind == "adam" and (self.b1 or self.b2) else 0
+
+    @property
     def is_plain_sgd(self) -> bool:
         """Whether the update is −γ(t)·c·∇, linear in the gradient (token-space exact)."""
         return isinstance(self.kind, str) and self.kind == "sgd"
@@ -163,6 +175,18 @@ def normalize_by_std() -> optax.GradientTransformation:
     return optax.stateless(normalize)
 
 
+def scale_by_sign_adam(eps: float = 1e-8) -> optax.GradientTransformation:
+    """Adam's direction at β₁ = β₂ = 0 without state: m̂ = ∇ and v̂ = ∇², so the update
+    is ∇/(√(∇²) + ε), computed with `optax.scale_by_adam`'s operations (its moment
+    updates reduce to these exactly while the gradients are finite)."""
+
+    def direction(updates, params):
+        del params
+        return jax.tree.map(lambda g: g / (jnp.sqrt(g * g) + eps), updates)
+
+    return optax.stateless(direction)
+
+
 def _rule(optimizer: Optimizer, rate: optax.Schedule) -> optax.GradientTransformation:
     kind = optimizer.kind
     if isinstance(kind, optax.GradientTransformation):
@@ -171,6 +195,9 @@ def _rule(optimizer: Optimizer, rate: optax.Schedule) -> optax.GradientTransform
         return kind(rate)
     if kind == "sgd":
         return optax.sgd(rate)
+    if kind == "adam" and optimizer.state_copies == 0:
+        return optax.chain(scale_by_sign_adam(optimizer.eps),
+                           optax.scale_by_learning_rate(rate))
     if kind == "adam":
         return optax.adam(rate, b1=optimizer.b1, b2=optimizer.b2, eps=optimizer.eps)
     if kind == "sign":

@@ -13,7 +13,8 @@ evaluations), so a grid of seeds × step sizes is one compiled program per stati
 configuration. Seed s uses the key fold_in(key, s) (roles in `memjax.models`), whatever
 the chunking, order or extent of the grid; the step size does not enter the key, so all
 step sizes of a seed share data and embeddings. The random draws are made in their own
-compiled program, shared by every configuration with the same shapes.
+compiled programs, the arrays shared by every configuration with the same N, M and d and
+the token streams by every one with the same N and T.
 
 Exact shortcuts: the matrix model under plain SGD trains in token space (`memjax.models`),
 at a cost independent of d; a batch larger than N is summed per token, weighted by its
@@ -25,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -44,6 +46,7 @@ DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one chunk of runs, at most
 # vmapped together through main memory (3.5× for Adam at d = 1000, B = 16, on the 2-core
 # EPYC of benchmarks/README.md), while small runs gain from vmapping many per step.
 DEFAULT_CACHE_BUDGET = 16 << 20
+MAX_SEGMENTS = 1024  # evaluations a uniform layout may make (each is kept until the end)
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
 
@@ -130,9 +133,12 @@ class TrainConfig:
         if self.resolved_route == "tokens":
             k = models.token_dim(self.model, n, m, d)
             return 2 * k * (2 * m + n)
+        # Forward W e_x (d²) and U h (dm); backward δU (dm), ∂W (d²), and with learned
+        # embeddings also ∂U (dm) and ∂e_x = Wᵀ∂h (d²); the exponential model has no W.
+        products = 3 if "U" in self.model.trained else 2
         if self.model.kind == "exponential":
-            return 2 * 2 * d * m
-        return 2 * (2 * d * d + 2 * d * m)
+            return 2 * products * d * m
+        return 2 * products * (d * d + d * m)
 
     def flops_per_step(self) -> int:
         return self.rows_per_step * self.flops_per_row()
@@ -152,9 +158,12 @@ class TrainConfig:
         if self.resolved_route == "tokens":  # the d-sized draws are only read at the start
             k = models.token_dim(self.model, n, m, d)
             floats = n * n + 4 * k * n + 4 * batch * (k + m)
-        else:
-            states = 6 if self.optimizer.kind != "sgd" else 4
-            floats = states * (d * d + (n + m) * d) + 6 * batch * (d + m)
+        else:  # each trained array: itself, its gradient, its update and the rule's state
+            sizes = {"W": d * d if self.model.kind != "exponential" else 0, "E": n * d,
+                     "U": m * d}
+            trained = sum(sizes[p] for p in self.model.trained)
+            floats = ((3 + self.optimizer.state_copies) * trained
+                      + sum(sizes.values()) - trained + 6 * batch * (d + m))
         if self.record:
             floats += len(self.eval_steps) * (d * d + (n + m) * d)
         ints = 2 * self.num_steps * (0 if self.batch_size is None else
@@ -173,9 +182,17 @@ class RunOutput(NamedTuple):
     params: dict | None
 
 
-def _segments(eval_steps):
+def _segments(eval_steps, uniform: bool = True):
     """Groups the evaluation steps into (start, count, length): `count` evaluations,
-    each `length` steps after the previous one, starting from step `start`."""
+    each `length` steps after the previous one, starting from step `start`.
+
+    Each group is its own scan, i.e. its own copy of the step in the compiled program.
+    With `uniform`, when every step is a multiple of their gcd L and evaluating after
+    every L steps adds at most one evaluation per 16 steps (an evaluation costs less
+    than a step), the run is one group of L-step segments instead, and the second value
+    returned picks the wanted evaluations; it is None when every evaluation is wanted.
+    The steps are the same either way, so are the results.
+    """
     groups, previous = [], 0
     for step in eval_steps:
         length = step - previous
@@ -185,7 +202,16 @@ def _segments(eval_steps):
         else:
             groups.append((previous, 1, length))
         previous = step
-    return groups
+    positive = [step for step in eval_steps if step > 0]
+    if not uniform or len([g for g in groups if g[2] > 0]) < 2:
+        return groups, None
+    length = functools.reduce(math.gcd, positive)
+    count = positive[-1] // length
+    if (count - len(positive)) * 16 > positive[-1] or count > MAX_SEGMENTS:
+        return groups, None
+    head = [(0, 1, 0)] if eval_steps[0] == 0 else []
+    pick = [0] * len(head) + [len(head) + step // length - 1 for step in positive]
+    return head + [(0, count, length)], np.asarray(pick)
 
 
 class Draws(NamedTuple):
@@ -223,6 +249,11 @@ def draw(key, spec: DrawSpec, table) -> Draws:
     """All the randomness of a run, from its key by role (`memjax.models`): embeddings and
     W₀, the targets (random map only) and the token stream (first T draws of the seed's
     stream, the same stream `memjax.sweep` uses)."""
+    return Draws(*_draw_arrays(key, spec), _draw_tokens(key, spec.num_samples, table))
+
+
+def _draw_arrays(key, spec: DrawSpec):
+    """E, U, W₀ and the targets: everything but the token stream (independent of T)."""
     n, m = spec.num_inputs, spec.num_outputs
     emb, out, matrix = models.draw(key, n, m, spec.dim,
                                    input_embedding=spec.input_embedding,
@@ -231,9 +262,12 @@ def draw(key, spec: DrawSpec, table) -> Draws:
         targets = data.mod_targets(n, m)
     else:
         targets = data.random_targets(jax.random.fold_in(key, models.TARGETS), n, m)
-    tokens = data.sample_tokens(jax.random.fold_in(key, models.DATA), table,
-                                spec.num_samples)
-    return Draws(emb, out, matrix, targets, tokens)
+    return emb, out, matrix, targets
+
+
+def _draw_tokens(key, num_samples: int, table):
+    """The first T tokens of the seed's stream (independent of d)."""
+    return data.sample_tokens(jax.random.fold_in(key, models.DATA), table, num_samples)
 
 
 def run(key, config: TrainConfig, step_size: StepSize, probs, table) -> RunOutput:
@@ -314,7 +348,8 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
             return err, finite, (params if config.record else None)
 
     outputs = []
-    for start, count, length in _segments(config.eval_steps):
+    segments, pick = _segments(config.eval_steps, uniform=not config.record)
+    for start, count, length in segments:
         if length == 0:  # evaluation before the first step
             outputs.append(jax.tree.map(lambda a: a[None], measure(state)))
             continue
@@ -335,12 +370,40 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
 
         state, measured = jax.lax.scan(segment, state, xs)
         outputs.append(measured)
-    return RunOutput(*jax.tree.map(lambda *a: jnp.concatenate(a), *outputs))
+    measured = jax.tree.map(lambda *a: jnp.concatenate(a), *outputs)
+    if pick is not None:
+        measured = jax.tree.map(lambda a: a[pick], measured)
+    return RunOutput(*measured)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _draw_seeds(spec: DrawSpec, key, seeds, table) -> Draws:
-    return jax.vmap(lambda s: draw(jax.random.fold_in(key, s), spec, table))(seeds)
+    """`draw` for every seed, in two compiled programs: one for the arrays (shared by
+    every T) and one for the token streams (shared by every d)."""
+    arrays, tokens = _draw_programs(jax.default_backend())
+    return Draws(*arrays(dataclasses.replace(spec, num_samples=0), key, seeds),
+                 tokens(spec.num_samples, key, seeds, table))
+
+
+# Random draws compile slowly on CPU (threefry's rounds, the normal's inverse CDF): LLVM's
+# -O1 compiles them 2.2× faster (0.65 vs 1.5 s of CPU per program on the 2-core Xeon of
+# benchmarks/README.md) and they run as fast; the bits are the same (1 ulp in rows
+# normalised to the sphere, whose sum of squares is vectorised differently).
+_DRAW_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 1}}
+
+
+@functools.cache
+def _draw_programs(platform: str):
+    options = _DRAW_COMPILER_OPTIONS.get(platform)
+
+    def arrays(spec: DrawSpec, key, seeds):
+        return jax.vmap(lambda s: _draw_arrays(jax.random.fold_in(key, s), spec))(seeds)
+
+    def tokens(num_samples: int, key, seeds, table):
+        return jax.vmap(lambda s: _draw_tokens(jax.random.fold_in(key, s), num_samples,
+                                               table))(seeds)
+
+    return (jax.jit(arrays, static_argnums=0, compiler_options=options),
+            jax.jit(tokens, static_argnums=0, compiler_options=options))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -408,7 +471,7 @@ def train_runs(key, config: TrainConfig, step_size: StepSize, *, zipf_exponent: 
     probs, table, key = _devices.put_replicated(mesh, (
         data.zipf_probs(config.num_inputs, zipf_exponent),
         data.zipf_alias_table(config.num_inputs, zipf_exponent), key))
-    # Draws are made once per seed, in their own program shared by every configuration
+    # Draws are made once per seed, in their own programs shared by every configuration
     # with the same shapes (drawing random numbers compiles slowly on CPU). Padding
     # repeats the last seed; no run reads it.
     seed_array = np.asarray(seeds, np.uint32)

@@ -6,6 +6,8 @@ in seconds under float32 and under JAX_ENABLE_X64=1.
 
 from __future__ import annotations
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -248,6 +250,68 @@ def test_nested_sample_sizes_equal_separate_runs():
                                               optimizer="adam"),
                              (10.0,), zipf_exponent=1.5, seeds=(5,))
     np.testing.assert_array_equal(long.error[1, 1, 1], short.error[0, 0, 0])
+
+
+# --- Exact shortcuts of the direct route ----------------------------------------------
+
+def test_adam_with_zero_betas_runs_without_state_and_equals_optax_adam():
+    # β₁ = β₂ = 0: optax.adam's moments are ∇ and ∇², so the stateless rule does the same
+    # operations; the old path is optax.adam itself, given as a factory (same 'dim' scales).
+    def adam(learning_rate):
+        return optax.adam(learning_rate, b1=0.0, b2=0.0)
+
+    assert Optimizer("adam").state_copies == 0 and Optimizer("adam", b1=0.9).state_copies
+    draws = _draws()
+    kind = "learnable"  # W (γ/d) and E, U (γ/√d): both parameter groups
+    ours = TrainConfig(N, M, D, B, (0, 10), model=kind, optimizer="adam", record=True)
+    old = TrainConfig(N, M, D, B, (0, 10), model=kind, record=True,
+                      optimizer=Optimizer(adam, step_scaling="dim", label="adam"))
+    new, reference = _train(draws, ours, 3.0), _train(draws, old, 3.0)
+    for name in reference.params:  # the same arithmetic: equal up to XLA's fusion choices
+        np.testing.assert_allclose(new.params[name], reference.params[name], rtol=1e-6,
+                                   atol=1e-7)
+    np.testing.assert_array_equal(new.error, reference.error)
+
+
+def test_evaluations_share_one_scan_when_their_steps_are_multiples():
+    assert train._segments((64, 640, 6400))[0] == [(0, 100, 64)]  # the §5.6 grid's T/B
+    assert train._segments((0, 16, 48, 160))[1].tolist() == [0, 1, 3, 10]
+    assert train._segments((1, 100))[1] is None  # 98 extra evaluations: kept apart
+    assert train._segments((0, 5, 10, 20))[1].tolist() == [0, 1, 2, 4]  # used below
+    # The uniform layout (record=False) and the grouped one (record=True) make the same
+    # steps, so they give the same errors.
+    draws = _draws()
+    config = TrainConfig(N, M, D, B, (0, 5, 10, 20), optimizer="adam")
+    grouped = _train(draws, dataclasses.replace(config, record=True), 2.0)
+    uniform = _train(draws, config, 2.0)
+    np.testing.assert_array_equal(uniform.error, grouped.error)
+    np.testing.assert_array_equal(uniform.finite, grouped.finite)
+
+
+def test_run_sizes_count_only_the_arrays_a_run_keeps():
+    # The exponential model has no d × d memory; stateless Adam keeps no moments.
+    matrix = TrainConfig(100, 5, 1000, 16, (1,), optimizer="adam")
+    expo = TrainConfig(100, 5, 1000, 16, (1,), model="exponential", optimizer="adam")
+    moments = TrainConfig(100, 5, 1000, 16, (1,), optimizer=Optimizer("adam", b1=0.9))
+    assert expo.bytes_per_run() < matrix.bytes_per_run() / 5
+    assert moments.bytes_per_run() > 1.5 * matrix.bytes_per_run()
+
+
+@pytest.mark.parametrize("kind", ["matrix", "learnable", "exponential"])
+def test_flop_counts_are_those_of_the_products_of_a_step(kind):
+    # 2·m·n·k per (m × k)(k × n) product of the gradient step, read off its jaxpr.
+    config = TrainConfig(N, M, D, B, (1,), model=kind, optimizer="adam")
+    trained, frozen = models.split(config.model, *_draws()[:3])
+    tokens = jnp.arange(B)
+    step = jax.make_jaxpr(jax.grad(lambda p: models.loss(
+        config.model, dict(frozen, **p), tokens, tokens % M)))(trained)
+    flops = 0
+    for eqn in step.jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            contracted = eqn.params["dimension_numbers"][0][0]
+            flops += 2 * np.prod(eqn.outvars[0].aval.shape) * np.prod(
+                [eqn.invars[0].aval.shape[i] for i in contracted])
+    assert flops == config.flops_per_step()
 
 
 # --- Bad input -------------------------------------------------------------------------
