@@ -192,3 +192,28 @@ def stored_weights(weights: dict, *, probs=None, powers=(), ax=None):
     ax.set_ylabel(r"$q(x)/\|q\|$")
     ax.legend(fontsize="small", frameon=False)
     return ax
+
+
+# Backends with no window: `show_or_save` saves instead (plt.show would discard the figure).
+HEADLESS_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def show_or_save(name: str, folder=".", *, dpi: int = 110):
+    """plt.show() on a display; headless, saves the open figures' current one as
+    `<folder>/<name>.png` (or in $MEMJAX_FIGURES when set), closes them and returns the path."""
+    import os
+    import pathlib
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if matplotlib.get_backend().lower() not in HEADLESS_BACKENDS:
+        plt.show()
+        return None
+    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    plt.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close("all")
+    print(f"saved {path}")
+    return path

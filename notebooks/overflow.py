@@ -26,7 +26,6 @@ import os
 import pathlib
 
 import jax
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -35,23 +34,13 @@ from memjax import plot, schemes
 
 NAME = "overflow"
 # Figures show inline in Jupyter, or in a window under `python` with a display. Headless
-# (a non-interactive backend such as Agg) `show` saves them as PNGs next to this notebook,
+# (a non-interactive backend such as Agg) they are saved as PNGs next to this notebook,
 # or in the folder named by the environment variable MEMJAX_FIGURES.
-HEADLESS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
 HERE = pathlib.Path(globals().get("__file__", "notebook")).parent  # Jupyter: the cwd
 
 
 def show(name):
-    """plt.show(), or, headless, save the open figure as <NAME>_<name>.png and close it."""
-    if matplotlib.get_backend().lower() not in HEADLESS:
-        plt.show()
-        return
-    folder = pathlib.Path(os.environ.get("MEMJAX_FIGURES") or HERE)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{NAME}_{name}.png"
-    plt.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close("all")
-    print(f"saved {path}")
+    plot.show_or_save(f"{NAME}_{name}", HERE)
 
 
 SMOKE = os.environ.get("MEMJAX_SMOKE") == "1"
