@@ -137,7 +137,10 @@ def choice(name: str, value, allowed):
 def _all(predicate, value) -> bool:
     # Reduced where the array lives: a device array is not copied to the host whole.
     if isinstance(value, jax.Array):
-        return bool(predicate(jnp, value).all())
+        # A concrete array inside someone's jit (a closed-over constant) is still checked:
+        # evaluated now, not staged into their trace.
+        with jax.ensure_compile_time_eval():
+            return bool(predicate(jnp, value).all())
     return bool(predicate(np, np.asarray(value)).all())
 
 

@@ -166,7 +166,9 @@ def test_shell_commands_parse(path):
 
 def test_docstring_examples_run():
     failed = attempted = 0
-    for info in pkgutil.iter_modules(memjax.__path__, "memjax."):
+    for info in pkgutil.walk_packages(memjax.__path__, "memjax."):
+        if info.name == "memjax.__main__":  # runs the command line when imported
+            continue
         module = importlib.import_module(info.name)
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS |
                                  doctest.NORMALIZE_WHITESPACE, report=False)
