@@ -27,7 +27,6 @@ ladder serves a small CPU and an accelerator.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import functools
@@ -493,22 +492,6 @@ def record_reference(records: list[dict], path=None) -> dict:
         "jax": first["jax"], "memjax": first["memjax"]}
     path.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     return reference
-
-
-def add_bench_parser(subparsers):
-    p = subparsers.add_parser("bench", help="throughput of memjax and of the device",
-                              description="\n\n".join(__doc__.split("\n\n")[1:]),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="the reduced ladder (for CI)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="warm calls per measurement, median reported (default 3)")
-    p.add_argument("--max-rung-seconds", type=float, default=60.0,
-                   help="skip rungs whose ceiling time exceeds this (default 60)")
-    p.add_argument("--out", default=None, help="append one JSON line per measurement here")
-    p.add_argument("--record-reference", action="store_true",
-                   help="store this run's fractions of the ceilings as this machine "
-                   f"kind's reference (in {REFERENCE_FILE.name}) instead of checking them")
-    p.set_defaults(run=run_bench)
 
 
 def run_bench(args):

@@ -428,8 +428,8 @@ BENCH_EXAMPLES = """examples:
 
 
 def add_bench_parser(subparsers):
-    """`memjax bench`, the flags of `memjax.bench.add_bench_parser` (a test keeps them
-    equal) without importing memjax.bench, which imports JAX."""
+    """`memjax bench` (its description is memjax.bench's docstring, read without importing
+    that module, which imports JAX)."""
     source = pathlib.Path(importlib.util.find_spec("memjax.bench").origin).read_text()
     doc = ast.get_docstring(ast.parse(source)) or ""
     p = subparsers.add_parser("bench", help="throughput of memjax and of the device",

@@ -2,7 +2,6 @@
 public name is reachable lazily; the parsers refuse abbreviations, show their choices and
 examples, and report an unknown flag with the subcommand's own usage."""
 
-import argparse
 import subprocess
 import sys
 
@@ -59,18 +58,6 @@ def test_choices_match_the_library():
     assert shown == {"route": cli.ROUTES, "counts": cli.COUNTS, "targets": cli.TARGETS,
                      "conventions": cli.CONVENTIONS,
                      "input_embedding": cli.EMBEDDINGS, "output_embedding": cli.EMBEDDINGS}
-
-
-def test_bench_flags_match_memjax_bench():
-    from memjax import bench
-
-    def flags(parser):
-        return {(a.dest, a.default, a.type, a.help) for a in parser._actions}
-
-    reference = argparse.ArgumentParser().add_subparsers()
-    bench.add_bench_parser(reference)
-    assert flags(cli.build_parser().subcommands["bench"]) == flags(
-        reference.choices["bench"])
 
 
 @pytest.mark.parametrize("command", ["sweep", "merge", "reproduce", "bench"])
