@@ -7,6 +7,14 @@ tolerance, so one test body serves both runs.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# Command-line subprocesses cache compiled programs (memjax.cli.enable_compilation_cache):
+# in one folder per user under the temporary directory, never in the user's home.
+os.environ.setdefault("MEMJAX_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"memjax-test-cache-{os.getuid()}"))
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -296,3 +296,20 @@ def test_infinite_n_reference_slopes_approach_the_exponent():
 def test_predicted_zipf_error_refuses_what_it_cannot_predict(scheme, num_inputs, argument):
     with pytest.raises(ValueError, match=argument):
         theory.predicted_zipf_error(scheme, 2.0, num_inputs, (10,), 5)
+
+
+def test_predicted_zipf_error_memo_returns_fresh_equal_answers():
+    # Memoised per arguments: a repeated call gives the same numbers as a fresh
+    # computation, a caller writing into its copy changes nothing for the next caller,
+    # and a bad argument is still refused by name (not turned into a key).
+    scheme, dims = schemes.population(0.5), (16, 64)
+    theory._zipf_error_memo.cache_clear()
+    first = theory.predicted_zipf_error(scheme, 2.0, 1000, dims, 5)
+    first[:] = -1.0
+    again = theory.predicted_zipf_error(scheme, 2.0, 1000, list(dims), 5)
+    assert theory._zipf_error_memo.cache_info().hits == 1
+    theory._zipf_error_memo.cache_clear()
+    np.testing.assert_array_equal(again, theory.predicted_zipf_error(scheme, 2.0, 1000, dims, 5))
+    assert np.all(again > 0)
+    with pytest.raises(ValueError, match="num_inputs"):
+        theory.predicted_zipf_error(scheme, 2.0, 10.5, dims, 5)

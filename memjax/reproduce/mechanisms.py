@@ -57,17 +57,33 @@ def schedules(out_dir, *, key, quick=False, seeds=None, progress=False):
     late = slice(steps - 100, steps)
     final = {label: mean[s, late].mean() for s, label in enumerate(labels)}
     early = mean[:, 100]
+    # Overwriting shows as the error rising after a step: a step on one token moves the
+    # others' scores. Per seed, the total rise Σ_t max(0, E_{t+1} − E_t) after step 100
+    # (where the schedules part) of γ = 10 against the decayed schedule; same seeds and
+    # batches, so the difference is paired, and it must exceed 3 standard errors of its
+    # seed mean (a one-sided z-test at p ≈ 0.001 over ≥ 30 seeds; the quick form's 3
+    # seeds give a rough test only).
+    rises = np.maximum(np.diff(err[:, :, 100:], axis=-1), 0).sum(axis=-1)  # (sched, seed)
+    gap = rises[0] - rises[2]
+    stderr = gap.std(ddof=1) / np.sqrt(gap.size) if gap.size > 1 else np.inf
     claims = [
         as_check(Claim("5.7 schedules", "a large step learns fast (B = 1)", "error at step 100: "
               "γ = 10 < γ = 0.1", f"{early[0]:.3g} vs {early[1]:.3g}",
               agrees=bool(early[0] < early[1])),
                    early[0], early[1]),
-        as_check(Claim("5.7 schedules", "a large step with B = 1 keeps overwriting memories; decaying "
-              "it keeps the fast start and ends lowest", "final error: decayed ≤ γ = 10 "
-              "and ≤ γ = 0.1", "; ".join(f"{k}: {v:.3g}" for k, v in final.items()),
-              fit_range=f"mean over the last 100 of {steps} steps",
-              agrees=bool(final[labels[2]] <= min(final[labels[0]], final[labels[1]]))),
-                   final[labels[2]], min(final[labels[0]], final[labels[1]])),
+        as_check(Claim("5.7 schedules", "a large step with B = 1 keeps overwriting memories "
+              "(d = 5 < N = 10); decaying it stops that",
+              "total error rise after step 100, per seed: γ = 10 above the decayed "
+              "schedule by more than 3 standard errors",
+              f"γ = 10: {rises[0].mean():.3g}; decayed: {rises[2].mean():.3g}; γ = 0.1: "
+              f"{rises[1].mean():.3g} (mean over seeds of Σ_t max(0, E_t+1 − E_t)); "
+              f"paired gap {gap.mean():.3g} ± {stderr:.2g}",
+              fit_range=f"steps 100–{steps}",
+              agrees=bool(gap.mean() > 3 * stderr),
+              note="final levels, shown and not judged (the paper states no order): "
+                   + "; ".join(f"{k}: {v:.3g}" for k, v in final.items())
+                   + f" (mean over the last 100 of {steps} steps)"),
+                   gap.mean(), 3 * stderr),
     ]
     return claims, [("§5.7: step-size schedules, error before each step (±½ std)",
                      save_figure(fig, out_dir, "train_schedules"))]

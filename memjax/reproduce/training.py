@@ -64,16 +64,17 @@ def _grid(key, *, quick, seeds, progress, **grid):
                                   progress=progress, **PAPER, **grid)
 
 
-def as_check(claim, measured, reference):
+def as_check(claim, measured, reference, *, new=False):
     """A `Claim` (a comparison stated in words) as the claim rule's comparison `Check`:
     the two numbers compared (e.g. the fraction of d where an effect holds, and the
-    fraction required), the verdict of the claim's rule, its words in the explanation."""
+    fraction required), the verdict of the claim's rule, its words in the explanation.
+    `new`: a claim of memjax's own, not the paper's (its figure column says "new")."""
     words = [f"measured: {claim.measured}", f"expected: {claim.predicted}",
              claim.fit_range, claim.note]
     return comparison_check(claim.experiment, claim.claim, float(measured),
                             float(reference), bool(claim.agrees),
                             explanation="; ".join(filter(None, words)),
-                            figure="§" + claim.experiment.split()[0])
+                            figure="new" if new else "§" + claim.experiment.split()[0])
 
 
 def _fraction(flags) -> str:
@@ -260,16 +261,24 @@ def _plot_samples(result, out_dir, stem, *, dim, batch):
     _finish(axes[0], "number of samples $T$", "best $\\gamma$ per seed\n" + style.setting(
         N=PAPER["num_inputs"], M=PAPER["num_outputs"], alpha=PAPER["zipf_exponent"],
         seeds=best.shape[0], d=dim, B=batch))
-    decreasing = {k: bool(v[-1] < v[0]) for k, v in final.items()}
+    # The figure's claim is that every pair improves with T (monotone over the T grid).
+    # Which pair ends lowest is shown, not judged: the paper's "layer norm helps Adam" is
+    # stated at γ = 1, B = 1024 (the train-layer-norm row), not for the best γ per seed.
+    decreasing = {k: bool(np.all(np.diff(v) < 0)) for k, v in final.items()}
     winner = min(final, key=lambda k: final[k][-1])
-    claim = as_check(Claim("5.6 error vs T", f"every optimizer/LN pair improves with T; Adam + LN is "
-                  f"best (d = {dim}, B = {batch}, best γ per seed)",
-                  "decreasing in T; Adam + LN lowest at the largest T",
-                  "; ".join(f"{k}: {v[0]:.3g} → {v[-1]:.3g}" for k, v in final.items()),
+    claim = as_check(Claim("5.6 error vs T", f"every optimizer/LN pair improves with T "
+                  f"(d = {dim}, B = {batch}, best γ per seed)",
+                  "error decreasing along the T grid for all 4 pairs",
+                  "; ".join(f"{k}: {' → '.join(f'{x:.3g}' for x in v)}"
+                            for k, v in final.items()),
                   f"T ∈ [{sizes.min():,}, {sizes.max():,}]",
-                  agrees=bool(all(decreasing.values()) and winner == "Adam + LN"),
-                  note=f"lowest at the largest T: {winner}"),
-                   final["Adam + LN"][-1], min(v[-1] for k, v in final.items() if k != "Adam + LN"))
+                  agrees=all(decreasing.values()),
+                  note=f"{sum(decreasing.values())} of 4 pairs decrease; not judged (the "
+                       f"paper states no order here): lowest at the largest T is {winner}; "
+                       f"Adam + LN {final['Adam + LN'][-1]:.3g} vs Adam "
+                       f"{final['Adam'][-1]:.3g} (layer norm helping Adam is checked at "
+                       "γ = 1, B = 1024 in train-layer-norm)"),
+                     sum(decreasing.values()), len(decreasing))
     return [claim], [(f"§5.6: error vs T for the four optimizer/LN pairs (d = {dim}, "
                       f"B = {batch}, best γ per seed)", save_figure(fig, out_dir, stem))]
 
