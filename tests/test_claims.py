@@ -140,3 +140,23 @@ def test_bad_rows_are_refused():
     with pytest.raises(ValueError, match="reference"):
         claims.slope_check("e", "c", DIMS, finite_size_curve(DIMS)[None], np.ones(3), -1.0,
                            reference_kind="predictor")
+
+
+def test_authors_check_chi2_against_released_numbers():
+    from memjax.reproduce.claims import authors_check
+
+    # Seed means drawn around the authors' values with the stated noise agree; the same
+    # points shifted by 5 standard deviations of a point disagree. χ² is exact arithmetic.
+    rng = np.random.default_rng(0)
+    authors, se = np.array([0.64, 0.36]), np.array([0.01, 0.01])
+    sd = np.sqrt(2 * se**2 + 0.005**2 / 3)
+    right = authors + sd * rng.standard_normal(2) * 0.5
+    row = authors_check("x", "y", ["a", "b"], right, se, authors, rounding=0.005, figure="§5.3")
+    assert row.verdict == "agrees"
+    assert row.measured == pytest.approx(np.sum(((right - authors) / sd) ** 2) / 2)
+    assert row.reference == pytest.approx(9.2103 / 2, rel=1e-4)  # χ²(2) 99 % quantile
+    wrong = authors + 5 * sd
+    assert authors_check("x", "y", ["a", "b"], wrong, se, authors, rounding=0.005,
+                         figure="§5.3").verdict == "disagrees"
+    with pytest.raises(ValueError, match="equal-length"):
+        authors_check("x", "y", ["a"], [0.1, 0.2], [0.01], [0.1], rounding=0, figure="new")

@@ -36,3 +36,21 @@ def test_quick_targets_write_figures_data_and_claims(name, tmp_path):
         assert (tmp_path / png).with_suffix(".pdf").exists()
     assert list(tmp_path.glob("*.npz")) and list(tmp_path.glob("*.csv"))
     assert list(tmp_path.glob("*.json"))  # the results sidecar
+
+
+def test_schedules_overwriting_row_is_the_paired_rise_of_the_saved_errors(tmp_path):
+    # The row's number is recomputed from the saved errors: per seed, the total rise
+    # Σ_t max(0, E_{t+1} − E_t) after step 100, γ = 10 minus the decayed schedule.
+    import numpy as np
+
+    import memjax
+
+    rows, _ = TARGETS["train-schedules"].load()(tmp_path, key=jax.random.key(0), quick=True,
+                                                seeds=4, progress=False)
+    row = next(r for r in rows if "overwriting" in r.claim)
+    err = np.asarray(memjax.load(tmp_path / "train_schedules").error)  # (sched, seed, step)
+    rises = np.maximum(np.diff(err[:, :, 100:], axis=-1), 0).sum(axis=-1)
+    gap = rises[0] - rises[2]
+    assert row.measured == pytest.approx(gap.mean(), rel=1e-6)
+    assert row.reference == pytest.approx(3 * gap.std(ddof=1) / 2, rel=1e-6)  # 3 SE, 4 seeds
+    assert row.verdict == ("agrees" if gap.mean() > 3 * gap.std(ddof=1) / 2 else "disagrees")

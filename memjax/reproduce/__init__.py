@@ -82,7 +82,7 @@ TARGETS: dict[str, Target] = {
         "asymptotics", "asymptotics", "capacity slopes at N = 10³–10⁵ and N = ∞ for "
         "α ∈ {1.5, 2} (population ρ ∈ {½, 1}, threshold ⌊d/8⌋) against finite-size "
         "references converging to each exponent along N and d (up to 10⁵)", "new",
-        trials=(8, 3), seconds=1100.0, quick_seconds=60.0),
+        trials=(24, 3), seconds=1100.0, quick_seconds=60.0),
     "asymptotics-full": Target(
         "asymptotics", "asymptotics_full", "the large form of asymptotics: N up to 10⁶ "
         "simulated, d ≤ 1024, 30 seeds", "new", default=False, trials=(30, 3),
@@ -125,7 +125,7 @@ TARGETS: dict[str, Target] = {
     "train-dynamics": Target(
         "dynamics", "approximate_dynamics", "the per-token visit map, q vs p^ρ, "
         "real SGD against the approximation, fitted ρ vs γ", "§5.5",
-        trials=(100, 3), seconds=14.7, quick_seconds=7.4),
+        trials=(100, 30), seconds=14.7, quick_seconds=7.4),
 }
 
 

@@ -289,6 +289,38 @@ def comparison_check(experiment: str, claim: str, measured: float, reference: fl
                  figure=figure)
 
 
+def authors_check(experiment: str, claim: str, labels, means, stderrs, authors, *,
+                  rounding: float, figure: str, explanation: str = "") -> Check:
+    """χ²/dof of seed means against the authors' released numbers.
+
+    Each point's variance is 2·SE² (the authors' value is a mean over as many trials as
+    ours, so its seed noise is taken equal to ours) plus rounding²/3 (a number published
+    to ±`rounding` is uniform within it). The row agrees when χ² is at most the 99 %
+    quantile of χ² with k = len(points) degrees of freedom: a right simulation fails
+    this one time in a hundred.
+    """
+    from scipy import stats
+
+    means, stderrs, authors = (np.asarray(v, np.float64) for v in (means, stderrs, authors))
+    if not means.shape == stderrs.shape == authors.shape or means.ndim != 1 or not means.size:
+        raise ValueError(f"means, stderrs and authors must be equal-length 1-d; got shapes "
+                         f"{means.shape}, {stderrs.shape}, {authors.shape}.")
+    variance = 2 * stderrs**2 + rounding**2 / 3
+    chi2 = float(np.sum((means - authors) ** 2 / variance))
+    dof = means.size
+    limit = float(stats.chi2.ppf(0.99, dof))
+    points = "; ".join(f"{label}: {m:.4g} ± {se:.2g} vs {a:g}" for label, m, se, a
+                       in zip(labels, means, stderrs, authors))
+    words = (f"χ²/dof = {chi2 / dof:.2f} over {dof} point(s) ({points}); agrees when "
+             f"χ² ≤ {limit:.2f}, the 99 % quantile of χ²({dof}); variance per point 2·SE² "
+             f"+ rounding²/3 with the published rounding ±{rounding:g}")
+    return Check(experiment=experiment, claim=claim, kind="comparison",
+                 measured=chi2 / dof, reference=limit / dof,
+                 reference_kind="authors' released numbers",
+                 verdict="agrees" if chi2 <= limit else "disagrees",
+                 explanation="; ".join(filter(None, [words, explanation])), figure=figure)
+
+
 def rule_text() -> str:
     """The paragraph the report opens with: the rule, and how to read a row."""
     eps = ", ".join(f"{k} {v:g}" for k, v in ACCURACY.items() if v)

@@ -8,6 +8,8 @@ learned embeddings in d = 2 (§5.9); the approximate per-token dynamics (§5.5) 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -171,6 +173,7 @@ def adam_mechanism(out_dir, *, key, quick=False, seeds=None, progress=False):
     return claims, figures
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one program, not one per eager op
 def _gradient_spread(model, params, probs):
     """std of the entries of ∇_W of the population loss at every recorded W."""
     n = probs.shape[0]
@@ -194,8 +197,10 @@ def _snapshots(snapshots, probs, out_dir):
     fig, axes = style.figure(len(shown), nrows=len(snapshots), width=2.1, height=1.9)
     for r, (name, p) in enumerate(snapshots.items()):
         for c, step in enumerate(shown):
-            scores = p["E"][step] @ p["W"][step].T @ p["U"][step].T
-            image = axes[r, c].imshow(np.asarray(jax.nn.softmax(scores, axis=-1)), vmin=0,
+            scores = np.asarray(p["E"][step] @ p["W"][step].T @ p["U"][step].T, float)
+            soft = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            soft /= soft.sum(axis=-1, keepdims=True)
+            image = axes[r, c].imshow(soft, vmin=0,
                                       vmax=1, cmap="magma", aspect="auto",
                                       interpolation="nearest")
             targets = np.arange(n) % scores.shape[1]
