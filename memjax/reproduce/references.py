@@ -90,3 +90,20 @@ def _population_convergence(power, alpha, window):
     errors = theory.predicted_zipf_error(schemes.population(power), alpha, math.inf, dims, M)
     return [claims.reference_slope(dims[:3], errors[:3]),
             claims.reference_slope(dims[3:], errors[3:])]
+
+
+def reverse_index_top(num_inputs: int, top: int) -> schemes.Scheme:
+    """`empirical(0, top)` with count ties at the cut broken towards the *higher* index
+    (the least probable token first: an anti-oracle), as a custom scheme. With the index
+    order (the oracle) and the random order it brackets what any fixed tie order, such as
+    an unstable sort's, can give."""
+    import jax.numpy as jnp
+
+    def weights(freq, probs, dim):
+        del probs, dim
+        # Sorted by frequency (descending), then by index (descending): exact, no mixing.
+        order = jnp.lexsort((-jnp.arange(num_inputs), -freq))
+        keep = jnp.zeros(num_inputs).at[order[:top]].set(1.0)
+        return keep * (freq > 0)
+
+    return schemes.custom(weights, f"empirical(power=0, top={top}, ties=reverse index)")
