@@ -534,7 +534,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         up to T_max = 2^22. Both give the same law.
       conventions: 'memjax' (default): the embeddings for d are the first d coordinates
         of one d_max draw scaled at d, so each d has its declared law. 'authors': those
-        of the authors' released code, to reproduce their figures point for point:
+        of the authors' released code, to compare with their figures:
         every embedding scaled at d_max = max(dims) and then truncated to d (truncated
         `sphere` outputs have unequal norms at small d, which raises the §5.3 error by
         0.01-0.03 for d ≲ 100; a point then depends on max(dims)). Top-P count ties are
