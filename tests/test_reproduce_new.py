@@ -98,3 +98,29 @@ def test_asymptotics_target_at_tiny_size(tmp_path, monkeypatch):
     along_d = rows[2]
     assert along_d.converges and along_d.reference == pytest.approx(-0.25, abs=0.005)
     assert (tmp_path / figures[0][1]).stat().st_size > 5_000
+
+
+def test_targets_in_worker_processes_give_the_same_report_and_files(tmp_path):
+    # --jobs 2 runs each target in its own spawned process and staging folder; a
+    # target's key depends on its name only, so rows and data are those of one process,
+    # the files land in the output folder, and a rerun reuses them.
+    import json
+
+    import numpy as np
+
+    from memjax.reproduce import cli
+
+    names = ["train-schedules", "memory-matrices"]
+    for jobs in (1, 2):
+        cli.run(tmp_path / f"jobs{jobs}", names, quick=True, seeds=2, progress=False,
+                jobs=jobs)
+    one, two = tmp_path / "jobs1", tmp_path / "jobs2"
+    assert (json.loads((one / "claims.json").read_text())["claims"]
+            == json.loads((two / "claims.json").read_text())["claims"])
+    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
+    assert not (two / ".staging").exists()
+    with np.load(one / "train_schedules.npz") as a, np.load(two / "train_schedules.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    stamp = (two / "targets" / "train-schedules.json").stat().st_mtime_ns
+    cli.run(two, names, quick=True, seeds=2, progress=False, jobs=2)  # all reused
+    assert (two / "targets" / "train-schedules.json").stat().st_mtime_ns == stamp

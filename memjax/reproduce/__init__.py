@@ -44,6 +44,7 @@ class Target:
     quick_seconds: float = 3.0
     memory_mib: float = 2400.0
     quick_memory_mib: float = 1300.0
+    isolated: bool = True  # may run in its own process and staging folder (`--jobs`)
 
     def load(self):
         """The target's function (imports its module; a bare name is in this package)."""
@@ -108,7 +109,7 @@ TARGETS: dict[str, Target] = {
     "optimizer-grid": Target(
         "training", "optimizer_grid", "the full 40,320-run optimizer grid "
         "(resumable; its projected time is printed first)", "§5.6",
-        default=False, seconds=4 * 3600.0, quick_seconds=60.0),
+        default=False, isolated=False, seconds=4 * 3600.0, quick_seconds=60.0),
     "train-schedules": Target(
         "mechanisms", "schedules", "γ = 10, γ = 0.1 and γ = 10 decayed ×0.03 after "
         "100 steps (N = 10, d = 5, B = 1)", "§5.7", trials=(100, 3), seconds=2.8,

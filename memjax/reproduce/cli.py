@@ -62,6 +62,10 @@ def add_reproduce_parser(subparsers):
                    help="recompute targets already on disk")
     p.add_argument("--list", action="store_true", help="list the targets and exit")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="targets run at once, each in its own process (default: 2 on a "
+                        "CPU with 2 or more cores, else 1); a target's numbers do not "
+                        "depend on it")
     p.set_defaults(run=run_reproduce)
 
 
@@ -86,19 +90,23 @@ def select(targets, only) -> list[str]:
     return names
 
 
-def estimate(targets, names, *, quick, seeds) -> tuple[float, float]:
+def estimate(targets, names, *, quick, seeds, jobs=1) -> tuple[float, float]:
     """(seconds, peak MiB) the targets `names` should take, from their measured costs.
 
-    A target's time is its measured time at its default seed count, scaled as
-    0.3 + 0.7·seeds/default (compilation and drawing do not scale with seeds).
+    A target's time is its measured time at its default seed count (one process at a
+    time), scaled as 0.3 + 0.7·seeds/default (compilation and drawing do not scale with
+    seeds). With `jobs` processes: the longest target or total/jobs, whichever is more
+    (a guide: processes share the cores), and `jobs` times the peak memory.
     """
-    total, peak = 0.0, 0.0
+    total, peak, longest = 0.0, 0.0, 0.0
     for name in names:
         t = targets[name]
         base, default = (t.quick_seconds, t.trials[1]) if quick else (t.seconds, t.trials[0])
-        total += base * (1.0 if seeds is None else 0.3 + 0.7 * seeds / default)
+        cost = base * (1.0 if seeds is None else 0.3 + 0.7 * seeds / default)
+        total, longest = total + cost, max(longest, cost)
         peak = max(peak, t.quick_memory_mib if quick else t.memory_mib)
-    return total, peak
+    workers = max(1, min(jobs, len(names)))
+    return max(longest, total / workers), peak * workers
 
 
 def run_reproduce(args):
@@ -110,14 +118,35 @@ def run_reproduce(args):
     if args.seeds is not None and args.seeds < 2:
         raise ValueError(f"--seeds must be an integer >= 2 (a band needs two); "
                          f"got {args.seeds}.")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1; got {args.jobs}.")
     run(args.out, names, key=args.key, quick=args.quick, seeds=args.seeds,
         conventions=args.conventions, progress=not args.no_progress,
-        overwrite=args.overwrite, command="memjax reproduce " + " ".join(sys.argv[2:]))
+        overwrite=args.overwrite, command="memjax reproduce " + " ".join(sys.argv[2:]),
+        jobs=default_jobs() if args.jobs is None else args.jobs)
+
+
+def default_jobs() -> int:
+    """2 target processes on a CPU with at least 2 cores (compilation is single-threaded
+    on CPU, so two targets compile side by side); 1 on accelerators (each process would
+    claim the device's memory)."""
+    import os
+
+    import jax
+
+    return 2 if jax.default_backend() == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
 def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
-        progress=True, overwrite=False, command=None) -> pathlib.Path:
-    """Runs (or reuses) each target, rewriting the report after each; returns report.md."""
+        progress=True, overwrite=False, command=None, jobs=1) -> pathlib.Path:
+    """Runs (or reuses) each target, rewriting the report after each; returns report.md.
+
+    With jobs > 1, up to `jobs` targets run at once, each in a fresh process writing into
+    its own staging folder (`<out>/.staging/<name>`); its files move into `out_dir` when
+    it finishes. A target's key depends on its name only, so its numbers are the same
+    whatever `jobs` is. Targets that keep state between runs in subfolders (the
+    resumable optimizer grid) always run in this process.
+    """
     import jax
 
     from memjax.reproduce import report, style
@@ -141,34 +170,53 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
         elif why != "absent":
             print(f"{name}: recomputing ({why})", flush=True)
     seconds, mib = estimate(targets, [n for n in names if n not in reused], quick=quick,
-                            seeds=seeds)
+                            seeds=seeds, jobs=jobs)
     print(f"memjax reproduce: {len(names)} targets ({len(reused)} reused from {out}); "
           f"estimated {_duration(seconds)} and ≤ {mib / 1024:.1f} GiB peak memory "
           "(measured on a 2-core CPU)", flush=True)
     root = jax.random.key(key)
     start = time.perf_counter()
     path = report.write_report(out, sections, meta)  # all pending: valid from the start
-    for i, name in enumerate(names):
-        target = targets[name]
-        if name in reused:
-            manifest = reused[name]
-            print(f"[{i + 1}/{len(names)}] {name}: reused ({manifest['seconds']:.0f} s "
-                  "when computed)", flush=True)
-        else:
-            print(f"[{i + 1}/{len(names)}] {name}: {target.description}", flush=True)
-            sections[i]["status"] = "running"
-            report.write_report(out, sections, meta)
-            manifest = _compute(out, name, target, root, style, report, quick=quick,
-                                seeds=seeds, conventions=conventions, progress=progress,
-                                config=_config(name, key=key, quick=quick, seeds=seeds,
-                                               conventions=conventions))
-            print(f"    done in {manifest['seconds']:.1f} s", flush=True)
-        sections[i] = _section(name, target, manifest, reused=name in reused)
+    position = {name: i for i, name in enumerate(names)}
+
+    def finish(name, manifest):
+        nonlocal path
+        i = position[name]
+        sections[i] = _section(name, targets[name], manifest, reused=name in reused)
         meta["seconds"] = round(time.perf_counter() - start, 2)
         meta["seconds_by_target"] = {s["name"]: s["seconds"] for s in sections
                                      if s["status"] == "done"}
         meta["written"] = _now()
         path = report.write_report(out, sections, meta)
+
+    def announce(name):
+        i = position[name]
+        print(f"[{i + 1}/{len(names)}] {name}: {targets[name].description}", flush=True)
+        sections[i]["status"] = "running"
+        report.write_report(out, sections, meta)
+
+    todo = []
+    for name in names:
+        if name in reused:
+            print(f"[{position[name] + 1}/{len(names)}] {name}: reused "
+                  f"({reused[name]['seconds']:.0f} s when computed)", flush=True)
+            finish(name, reused[name])
+        else:
+            todo.append(name)
+    kwargs = dict(key=key, quick=quick, seeds=seeds, conventions=conventions)
+    apart = [n for n in todo if targets[n].isolated] if jobs > 1 else []
+    if len(apart) > 1:
+        _run_apart(out, apart, targets, jobs, kwargs, announce, finish)
+    for name in todo:
+        if name in apart and len(apart) > 1:
+            continue
+        announce(name)
+        manifest = _compute(out, name, targets[name], root, style, report,
+                            progress=progress, config=_config(name, **kwargs), **{
+                                k: v for k, v in kwargs.items() if k != "key"})
+        _write_manifest(out, name, manifest)
+        print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
+        finish(name, manifest)
     print(f"wrote {path}, {out / 'report.html'} and {out / 'claims.json'} in "
           f"{meta['seconds']:.0f} s")
     for s in sections:
@@ -201,11 +249,86 @@ def _compute(out, name, target, root, style, report, *, quick, seeds, convention
                 "figures": [list(f) for f in figures], "settings": settings,
                 "conventions_applied": bool(extra),
                 "files": {f: _sha256(out / f) for f in files}}
-    from memjax import _atomic
-
-    _atomic.write_text(out / "targets" / f"{name}.json",
-                       json.dumps(manifest, indent=2, default=report._json_default) + "\n")
     return manifest
+
+
+def _write_manifest(out, name, manifest):
+    from memjax import _atomic
+    from memjax.reproduce import report
+
+    _atomic.write_text(pathlib.Path(out) / "targets" / f"{name}.json",
+                       json.dumps(manifest, indent=2, default=report._json_default) + "\n")
+
+
+def _staging(out, name) -> pathlib.Path:
+    return pathlib.Path(out) / ".staging" / name
+
+
+def _worker(out, name, kwargs, x64, cache_dir) -> dict:
+    """Runs one target in this (fresh) process, in its staging folder: its manifest."""
+    import shutil
+
+    import jax
+
+    jax.config.update("jax_enable_x64", x64)
+    if cache_dir:  # the parent's persistent cache (XLA_FLAGS came with the environment)
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    from memjax.reproduce import report, style
+
+    stage = _staging(out, name)
+    shutil.rmtree(stage, ignore_errors=True)  # what an interrupted run left
+    stage.mkdir(parents=True)
+    return _compute(stage, name, reproduction_targets()[name],
+                    jax.random.key(kwargs["key"]), style, report, progress=False,
+                    config=_config(name, **kwargs),
+                    **{k: v for k, v in kwargs.items() if k != "key"})
+
+
+def _run_apart(out, names, targets, jobs, kwargs, announce, finish):
+    """Runs `names` in up to `jobs` worker processes (longest first); as each finishes,
+    moves its files from its staging folder into `out` (refusing a name another target
+    of this run wrote) and hands its manifest to `finish`. A failure (or Ctrl-C) cancels
+    the targets not started and is raised once the running ones stop."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+    import shutil
+
+    import jax
+
+    written = {}
+    queue = sorted(names, key=lambda n: -(targets[n].quick_seconds if kwargs["quick"]
+                                          else targets[n].seconds))
+    args = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
+    context = multiprocessing.get_context("spawn")  # JAX's threads do not survive fork
+    pool = cf.ProcessPoolExecutor(min(jobs, len(names)), mp_context=context)
+    running = {}
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:  # submitted = started: the report says so
+                name = queue.pop(0)
+                running[pool.submit(_worker, str(out), name, kwargs, *args)] = name
+                announce(name)
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                manifest = future.result()
+                stage = _staging(out, name)
+                for f in manifest["files"]:
+                    if f in written:
+                        raise ValueError(f"targets {written[f]!r} and {name!r} both wrote "
+                                         f"{f}; give their files distinct names")
+                    written[f] = name
+                    os.replace(stage / f, pathlib.Path(out) / f)
+                _write_manifest(out, name, manifest)
+                print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
+                finish(name, manifest)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    shutil.rmtree(pathlib.Path(out) / ".staging", ignore_errors=True)
 
 
 def load_manifest(out, name, config) -> tuple[dict | None, str]:
