@@ -144,3 +144,10 @@ def test_conventions_reach_the_targets_that_take_them_and_the_report_says_so(fak
     assert "conventions: authors does not apply" in text  # target a takes none
     with pytest.raises(ValueError, match="conventions must be one of"):
         cli.run(tmp_path, ["a"], conventions="paper", progress=False)
+
+
+def test_a_quick_report_says_its_verdicts_are_smoke_test_grade(fakes, tmp_path):
+    cli.run(tmp_path / "quick", ["a"], quick=True, progress=False)
+    cli.run(tmp_path / "full", ["a"], progress=False)
+    assert "smoke-test size" in (tmp_path / "quick" / "report.md").read_text()
+    assert "smoke-test size" not in (tmp_path / "full" / "report.md").read_text()

@@ -253,7 +253,11 @@ def write_report(out_dir, sections, meta, *, title="memjax reproduction") -> pat
              + (f"{meta['seeds']} seeds per grid" if meta.get("seeds") else
                 "each target's default seeds") + (", reduced sizes (--quick)" if meta.get(
                     "quick") else "") + f", under the {meta.get('conventions', 'memjax')} "
-             f"conventions. Verdicts: {_counts_text(rows)}.")
+             f"conventions. Verdicts: {_counts_text(rows)}."
+             + (" This is the smoke-test size: grids, ranges and seed counts are cut "
+                "(3–12 seeds), so a row can disagree for that reason alone; the verdicts "
+                "that count are those of a run without --quick." if meta.get("quick")
+                else ""))
     rule = rule_text()
     conventions = meta.get("conventions_text", "")
     _atomic.write_text(out_dir / "report.md", _markdown(title, intro, rule, conventions,
