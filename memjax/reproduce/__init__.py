@@ -140,7 +140,8 @@ def run(out_dir, names=None, **kwargs):
     Args:
       out_dir: the output folder.
       names: target names (default: `default_targets()`).
-      **kwargs: key (int), quick, seeds, conventions, progress, overwrite.
+      **kwargs: key (int), quick, seeds, conventions, progress, overwrite, jobs (target
+        processes at once; default 1).
     Returns:
       The path of report.md.
     """

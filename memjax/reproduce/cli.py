@@ -154,6 +154,9 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
     if conventions not in CONVENTIONS:
         raise ValueError(f"conventions must be one of {tuple(CONVENTIONS)}; "
                          f"got {conventions!r}.")
+    from memjax import _checks
+
+    jobs = _checks.int_at_least("jobs", jobs, 1)
     targets = reproduction_targets()
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
