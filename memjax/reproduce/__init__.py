@@ -109,7 +109,8 @@ TARGETS: dict[str, Target] = {
     "optimizer-grid": Target(
         "training", "optimizer_grid", "the full 40,320-run optimizer grid "
         "(resumable; its projected time is printed first)", "§5.6",
-        default=False, isolated=False, seconds=4 * 3600.0, quick_seconds=60.0),
+        # seconds: the full run of 2026-12-01 (at nice 19 beside other work)
+        default=False, isolated=False, seconds=6500.0, quick_seconds=60.0),
     "train-schedules": Target(
         "mechanisms", "schedules", "γ = 10, γ = 0.1 and γ = 10 decayed ×0.03 after "
         "100 steps (N = 10, d = 5, B = 1)", "§5.7", trials=(100, 3), seconds=2.8,

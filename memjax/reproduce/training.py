@@ -377,7 +377,8 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
                              f"{elapsed / 60:.1f} min taken (resumed blocks excluded)",
                              agrees=None, note=f"{result.config['non_finite_runs']} of "
                              f"{result.error.size:,} (run, T) points diverged (non-finite "
-                             "parameters; scored as predicting output 0)")], []
+                             "parameters): NaN in the data with `finite` False; the "
+                             "figures' means and best-γ minima leave them out")], []
     for draw, kwargs in ((_plot_step_size, dict(batch=64, samples=mid)),
                          (_plot_batch_size, dict(rate=10.0, samples=small)),
                          (_plot_sgd_vs_adam, dict(batch=256, samples=mid)),
