@@ -316,7 +316,7 @@ def authors_check(experiment: str, claim: str, labels, means, stderrs, authors, 
              f"+ rounding²/3 with the published rounding ±{rounding:g}")
     return Check(experiment=experiment, claim=claim, kind="comparison",
                  measured=chi2 / dof, reference=limit / dof,
-                 reference_kind="authors' released numbers",
+                 reference_kind="χ²/dof at the 99 % quantile",
                  verdict="agrees" if chi2 <= limit else "disagrees",
                  explanation="; ".join(filter(None, [words, explanation])), figure=figure)
 
