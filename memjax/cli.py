@@ -108,23 +108,30 @@ def prepare_cpu_cache() -> bool:
     return True
 
 
-def enable_compilation_cache(*, cpu: bool = True):
+def enable_compilation_cache():
     """Persists compiled XLA programs across runs (JAX's own cache, in `cache_dir()`).
 
-    On accelerators always; on CPU when `prepare_cpu_cache` could cap the ISA (and `cpu`):
-    without the cap XLA rejects every cached CPU program on reload (jax-ml/jax#38445), so
-    the cache would never hit and only print errors.
+    On accelerators always; on CPU when `prepare_cpu_cache` could cap the ISA: without
+    the cap XLA rejects every cached CPU program on reload (jax-ml/jax#38445), so the
+    cache would never hit and only print errors.
     """
     path = cache_dir()
     if path is None:
         return
-    cpu = cpu and prepare_cpu_cache()
+    cpu = prepare_cpu_cache()
     import jax
 
     if jax.default_backend() == "cpu" and not cpu:
         return
+    use_cache(path)
+
+
+def use_cache(path):
+    """Points JAX's persistent cache at `path` (programs compiling in ≥ 0.1 s are kept)."""
+    import jax
+
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(path).mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     except (OSError, AttributeError):  # a read-only home or an old JAX: just recompile

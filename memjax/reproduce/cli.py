@@ -147,8 +147,6 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
     whatever `jobs` is. Targets that keep state between runs in subfolders (the
     resumable optimizer grid) always run in this process.
     """
-    import jax
-
     from memjax.reproduce import report, style
 
     if conventions not in CONVENTIONS:
@@ -177,7 +175,6 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
     print(f"memjax reproduce: {len(names)} targets ({len(reused)} reused from {out}); "
           f"estimated {_duration(seconds)} and ≤ {mib / 1024:.1f} GiB peak memory "
           "(measured on a 2-core CPU)", flush=True)
-    root = jax.random.key(key)
     start = time.perf_counter()
     path = report.write_report(out, sections, meta)  # all pending: valid from the start
     position = {name: i for i, name in enumerate(names)}
@@ -214,9 +211,8 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
         if name in apart and len(apart) > 1:
             continue
         announce(name)
-        manifest = _compute(out, name, targets[name], root, style, report,
-                            progress=progress, config=_config(name, **kwargs), **{
-                                k: v for k, v in kwargs.items() if k != "key"})
+        manifest = _compute(out, name, targets[name], style, report, progress=progress,
+                            config=_config(name, **kwargs), **kwargs)
         _write_manifest(out, name, manifest)
         print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
         finish(name, manifest)
@@ -227,7 +223,7 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
     return path
 
 
-def _compute(out, name, target, root, style, report, *, quick, seeds, conventions,
+def _compute(out, name, target, style, report, *, key, quick, seeds, conventions,
              progress, config) -> dict:
     import jax
 
@@ -237,7 +233,7 @@ def _compute(out, name, target, root, style, report, *, quick, seeds, convention
     before = _snapshot(out)
     begin = time.perf_counter()
     # A target's key depends on its name only, not on which other targets run.
-    key = jax.random.fold_in(root, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+    key = jax.random.fold_in(jax.random.key(key), zlib.crc32(name.encode()) & 0x7FFFFFFF)
     with style.context():  # one figure style, restored afterwards
         rows, figures = fn(out, key=key, quick=quick, seeds=seeds, progress=progress,
                            **extra)
@@ -275,17 +271,16 @@ def _worker(out, name, kwargs, x64, cache_dir) -> dict:
 
     jax.config.update("jax_enable_x64", x64)
     if cache_dir:  # the parent's persistent cache (XLA_FLAGS came with the environment)
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+        from memjax import cli
+
+        cli.use_cache(cache_dir)
     from memjax.reproduce import report, style
 
     stage = _staging(out, name)
     shutil.rmtree(stage, ignore_errors=True)  # what an interrupted run left
     stage.mkdir(parents=True)
-    return _compute(stage, name, reproduction_targets()[name],
-                    jax.random.key(kwargs["key"]), style, report, progress=False,
-                    config=_config(name, **kwargs),
-                    **{k: v for k, v in kwargs.items() if k != "key"})
+    return _compute(stage, name, reproduction_targets()[name], style, report,
+                    progress=False, config=_config(name, **kwargs), **kwargs)
 
 
 def _run_apart(out, names, targets, jobs, kwargs, announce, finish):
