@@ -365,32 +365,28 @@ def _zipf_error_memo(scheme, zipf_exponent, num_inputs, dims, num_outputs, *sett
         tail = (class_sums(alpha) / zeta(alpha),
                 class_sums(square_power) / zeta(alpha) ** (2 * scheme.power)
                 if square_power else np.zeros(num_outputs))
-    reps = []
+    bins = {}  # per threshold top P (None: the weights do not depend on d)
     for d in dims:
         top = schemes_lib.resolve_top(scheme.top, d) if scheme.kind == "threshold" else None
+        if top in bins:
+            continue
         if scheme.kind == "uniform":
             weights = np.ones(count)
         elif scheme.kind == "population":
             weights = probs ** scheme.power
         else:
             weights = (np.arange(count) < top).astype(np.float64)
-        reps.append(_zipf_bins(weights, probs, num_outputs, top or 0, tail))
-    # Padding to a few shapes (representatives to a multiple of 128 with empty ones, d to
-    # a multiple of 4 by repeating the last) lets most calls share one compiled program;
-    # 128 rather than 256 cuts N = 1000's 341 representatives' padded work by a quarter.
-    width = -(-len(reps[0][0]) // 128) * 128
-    rows = -(-len(dims) // 4) * 4
-    q, p, q2 = (np.stack([np.pad(r[i], (0, width - len(r[i]))) for r in reps]
-                         + [np.pad(reps[-1][i], (0, width - len(reps[-1][i])))]
-                         * (rows - len(dims))) for i in range(3))
+        bins[top] = _zipf_bins(weights, probs, num_outputs, top or 0, tail)
+    reps = [bins[schemes_lib.resolve_top(scheme.top, d) if scheme.kind == "threshold" else
+                 None] for d in dims]
+    width = max(len(r[0]) for r in reps)  # equal unless a cut splits a bin
+
+    def stack(i):
+        return np.stack([np.pad(r[i], (0, width - len(r[i]))) for r in reps])
+
     classes = np.pad(reps[0][3], (0, width - len(reps[0][3])))
-    dtype = jnp.result_type(float)
-    out = _predicted_error(jnp.asarray(q, dtype), jnp.asarray(p, dtype),
-                           jnp.asarray(classes, jnp.int32),
-                           jnp.asarray(np.asarray(dims + dims[-1:] * (rows - len(dims)),
-                                                  float), dtype), num_outputs,
-                           square_mass=jnp.asarray(q2, dtype))
-    return np.asarray(out, np.float64)[:len(dims)]
+    return _predicted_rows(stack(0), stack(1), classes, np.asarray(dims, float),
+                           num_outputs, square_mass=stack(2))
 
 
 def _hermite(count: int, dtype):
@@ -408,9 +404,12 @@ def _normal_pieces(splits, pieces: int, order: int):
     """
     dtype = splits.dtype
     grid = jnp.linspace(-_NORMAL_RANGE, _NORMAL_RANGE, pieces + 1, dtype=dtype)
-    points = jnp.sort(jnp.concatenate(
-            [jnp.broadcast_to(grid, splits.shape[:-1] + grid.shape),
-             jnp.clip(splits, -_NORMAL_RANGE, _NORMAL_RANGE)], axis=-1), axis=-1)
+    points = jnp.broadcast_to(grid, splits.shape[:-1] + grid.shape)
+    # Inserted in increasing order (S ≤ 2: min then max), each keeping `points` sorted.
+    ordered = ([splits[..., 0]] if splits.shape[-1] == 1 else
+               [jnp.min(splits, axis=-1), jnp.max(splits, axis=-1)])
+    for split in ordered:
+        points = _insert_sorted(points, jnp.clip(split, -_NORMAL_RANGE, _NORMAL_RANGE))
     low, high = points[..., :-1], points[..., 1:]
     # Upper pieces from the upper tail, where float32 still resolves their mass.
     upper = low + high > 0
@@ -421,6 +420,29 @@ def _normal_pieces(splits, pieces: int, order: int):
     w = mass[..., None] * _safe_ratio(density, jnp.sum(density, axis=-1, keepdims=True))
     shape = splits.shape[:-1] + (-1,)
     return t.reshape(shape), w.reshape(shape)
+
+
+def _insert_sorted(points, value):
+    """Sorted `points` (..., K) with `value` (...) inserted: (..., K + 1), sorted.
+
+    Entry k of the merged list is `value` clipped to [points[k − 1], points[k]] (±inf past
+    the ends): the same numbers as a sort, elementwise (a sort is a call per row on CPU).
+    """
+    edge = jnp.full(points.shape[:-1] + (1,), jnp.inf, points.dtype)
+    return jnp.clip(value[..., None], jnp.concatenate([-edge, points], axis=-1),
+                    jnp.concatenate([points, edge], axis=-1))
+
+
+def _half_erf(y):
+    """Φ(√2 y) = (1 + erf(y))/2, to the absolute accuracy of erf (~1e-7 in float32).
+
+    `ndtr` adds an erfc branch for relative accuracy deep in the lower tail, which costs
+    2.7× the whole margin integrand and which the predictor does not need: it sums
+    log Φ of winning margins, where Φ ≈ 0 means an error probability of 1 either way,
+    and the small error probabilities sit in the upper tail, 1 − Φ, that float32 resolves
+    to 6e-8 with either form. XLA's float32 erf overshoots ±1 by one ulp: clipped.
+    """
+    return jnp.clip(0.5 + 0.5 * jax.lax.erf(y), 0.0, 1.0)
 
 
 def _safe_ratio(num, den):
@@ -435,25 +457,49 @@ def _predicted_error(weights, probs, targets, dim, num_outputs, quadrature=_QUAD
     """The predictor; `square_mass` (..., N), if given, is the Σ q² each entry stands for
     in the interference (an aggregated bin of tokens, see `_zipf_bins`); default q²."""
     dtype = jnp.result_type(weights.dtype, probs.dtype, float)
-    norm_count, sphere_count, heavy_rule, score_rule = quadrature
     q = jnp.asarray(weights, dtype)  # (..., N)
     # The error is invariant to the scale of q; unit max keeps q² from underflowing.
     top = jnp.max(q, axis=-1, keepdims=True)
     q = _safe_ratio(q, top)
     q2_mass = q * q if square_mass is None else _safe_ratio(
         jnp.asarray(square_mass, dtype), top * top)
-    dim = jnp.asarray(dim, dtype)[..., None]  # (..., 1) against tokens
     onehot = jax.nn.one_hot(targets, num_outputs, dtype=dtype)  # (N, M)
-    rivals = onehot == 0
-    # Ties go to the lowest class: f(x) beats y at equal scores iff f(x) < y.
-    tie_win = (jnp.arange(num_outputs) > targets[:, None]).astype(dtype)
-    q2 = q * q
     # S_z: every other token's q² (an entry's own bin keeps the rest of its tokens).
-    mass = jnp.maximum((q2_mass @ onehot)[..., None, :] - q2[..., None] * onehot, 0.0)
+    mass = jnp.maximum((q2_mass @ onehot)[..., None, :] - (q * q)[..., None] * onehot, 0.0)
     mass_own = jnp.sum(mass * onehot, axis=-1)  # S_c
-    heavy = rivals * jax.nn.one_hot(jnp.argmax(jnp.where(rivals, mass, -1.0), axis=-1),
-                                    num_outputs, dtype=dtype)  # the heaviest rival class h
-    not_heavy = rivals * (1 - heavy)
+    dim = jnp.asarray(dim, dtype)[..., None]  # (..., 1) against tokens
+    if num_outputs == 1:  # no rival: always correct
+        return jnp.zeros(jnp.broadcast_shapes(mass_own.shape[:-1], jnp.shape(probs)[:-1],
+                                              dim.shape[:-1]), dtype)
+    rival_class = _rival_classes(targets, num_outputs, jnp)
+    mass = jnp.take_along_axis(
+        mass, jnp.broadcast_to(rival_class, mass.shape[:-1] + rival_class.shape[-1:]), axis=-1)
+    # Ties go to the lowest class: f(x) beats y at equal scores iff f(x) < y.
+    tie_win = (rival_class > targets[:, None]).astype(dtype)
+    token_error = _token_error(q, dim, mass, mass_own, tie_win, quadrature)
+    return jnp.sum(jnp.asarray(probs, dtype) * token_error, axis=-1)
+
+
+def _rival_classes(targets, num_outputs, xp):
+    """(N, M − 1): the rivals y ≠ f(x) of each token in increasing order (slot k holds
+    class k, or k + 1 from f(x) on), so that no work is spent on the correct class."""
+    slot = xp.arange(num_outputs - 1)
+    return slot + (slot >= targets[:, None])
+
+
+def _token_error(q, dim, mass, mass_own, tie_win, quadrature=_QUADRATURE):
+    """P(error at x) for each token: the integrand of `predicted_error`, elementwise over
+    the tokens' (broadcast) leading shape L.
+
+    Args: q (L) the token's weight (max 1); dim (broadcastable to L); mass (L, M − 1) the
+    rivals' S_y and mass_own (L) the own class's S_c, on the scale of q²; tie_win
+    (broadcastable to (L, M − 1)) 1 where the token wins a tie against that rival.
+    """
+    dtype = q.dtype
+    norm_count, sphere_count, heavy_rule, score_rule = quadrature
+    heavy = jax.nn.one_hot(jnp.argmax(mass, axis=-1), mass.shape[-1],
+                           dtype=dtype)  # the heaviest rival class h
+    not_heavy = 1 - heavy
     mass_heavy = jnp.sum(mass * heavy, axis=-1)
     mass_rest = jnp.sum(mass * not_heavy, axis=-1)  # classes other than c and h
 
@@ -497,23 +543,103 @@ def _predicted_error(weights, probs, targets, dim, num_outputs, quadrature=_QUAD
             deviation = sd_score[..., None] * score_t  # s_c − q r, (..., N, K_s)
             g_own = signal[..., None] + share[..., None] * deviation  # E[G_c | s_c]
             cross = (1 - share)[..., None] * deviation  # E[A | s_c]
-            # Axes (..., N, M, K_s, K_ξ).
-            margin = ((g_own[..., None, :, None] - (heavy * g_heavy[..., None])[..., None, None])
-                      * lever + kappa[..., None, None] * cross[..., None, :, None])
-            margin_var = (noise[..., None, None] + lever**2 * rival_var[..., None, None]
-                          + (var_own * (1 - share))[..., None, None, None]  # Var(G_c | s_c)
-                          * (lever - kappa[..., None, None]) ** 2)
-            sd = jnp.sqrt(jnp.where(margin_var > 0, margin_var, 1.0))
-            win = jnp.where(margin_var > 0, ndtr(margin / sd),
-                            jnp.where(margin > 0, 1.0,
-                                      jnp.where(margin < 0, 0.0, tie_win[..., None, None])))
-            log_correct = jnp.sum(jnp.where(rivals[..., None], jnp.log(win @ sphere_weights),
-                                            0.0), axis=-2)
+            # Margins on axes (..., M − 1, K_ξ, K_s, N), tokens minor so that the loop
+            # vectorizes: linear in (g_own, cross) with coefficients per (rival, ξ) over
+            # an sd that does not depend on s_c, scaled by 1/(√2 sd) outside the K_s axis.
+            lever_m = lever[..., 0, :]  # (..., 1, 1, K_ξ)
+            margin_var = (noise[..., None] + lever_m**2 * rival_var[..., None]
+                          + (var_own * (1 - share))[..., None, None]  # Var(G_c | s_c)
+                          * (lever_m - kappa[..., None]) ** 2)  # (..., N, M − 1, K_ξ)
+            positive = margin_var > 0
+            # Where the variance is 0 only the margin's sign counts: scale 1.
+            scale = jnp.where(positive, 1 / jnp.sqrt(2 * jnp.where(positive, margin_var, 1.0)),
+                              1.0)
+
+            def rival_major(x):  # (..., N, M − 1, K_ξ) -> (..., M − 1, K_ξ, 1, N)
+                return jnp.moveaxis(x, -3, -1)[..., None, :]
+
+            own_coef = rival_major(lever_m * scale)
+            cross_coef = rival_major(kappa[..., None] * scale)
+            offset = rival_major((heavy * g_heavy[..., None])[..., None] * lever_m * scale)
+            tie = rival_major(jnp.broadcast_to(tie_win[..., None], scale.shape))
+            positive = rival_major(positive)
+            g_own, cross = (jnp.swapaxes(x, -1, -2)[..., None, None, :, :] for x in (g_own, cross))
+            # Computed once: XLA would otherwise fuse (recompute) them per element below.
+            g_own, cross, own_coef, cross_coef, offset, tie, positive, score_w = (
+                jax.lax.optimization_barrier((g_own, cross, own_coef, cross_coef, offset, tie,
+                                              positive, score_w)))
+            z = g_own * own_coef + cross * cross_coef - offset  # margin / (√2 sd)
+            win = jnp.where(positive, _half_erf(z),
+                            jnp.where(z > 0, 1.0, jnp.where(z < 0, 0.0, tie)))
+            rival_win = jnp.sum(win * sphere_weights[:, None, None], axis=-3)
+            log_correct = jnp.sum(jnp.log(rival_win), axis=-3)  # (..., K_s, N)
             # −expm1 keeps tiny error probabilities that 1 − Π would round to 0.
-            return jnp.sum(-jnp.expm1(log_correct) * score_w, axis=-1)
+            return jnp.sum(-jnp.expm1(log_correct) * jnp.swapaxes(score_w, -1, -2), axis=-2)
 
-        errors = jax.lax.map(error_given_heavy, jnp.arange(heavy_t.shape[-1]))
-        return jnp.sum(jnp.moveaxis(errors, 0, -1) * heavy_w, axis=-1)
+        # Accumulated in the loop: stacking the nodes' errors (lax.map) rewrites the whole
+        # stack each step, with the last step's integrand fused in (a fifth of the time).
+        def add_heavy(index, total):
+            return total + error_given_heavy(index) * heavy_w[..., index]
 
-    token_error = jnp.tensordot(norm_weights, jax.lax.map(error_given_norm, norm_nodes), axes=1)
-    return jnp.sum(jnp.asarray(probs, dtype) * token_error, axis=-1)
+        return jax.lax.fori_loop(0, heavy_t.shape[-1], add_heavy, jnp.zeros_like(signal))
+
+    return jnp.tensordot(norm_weights, jax.lax.map(error_given_norm, norm_nodes), axes=1)
+
+
+_token_error_jit = jax.jit(_token_error, static_argnames=("quadrature",))
+# Token instances per call of the compiled integrand: one program for every N, d and
+# scheme (shapes used to be padded per call and compiled per shape, ~2 s each).
+_CHUNK = 1024
+
+
+def _predicted_rows(weights, probs, targets, dims, num_outputs, square_mass=None):
+    """`predicted_error` of R rows of host arrays, float64 (R,): weights, probs and
+    square_mass (R, N), targets (N,), dims (R,).
+
+    The per-token statistics are computed here in float64; the integrand runs on the
+    distinct token instances only (equal q, d and class masses give equal errors: a
+    threshold or uniform row has at most 2M), in chunks of `_CHUNK` through one compiled
+    program, in the float precision of the session.
+    """
+    weights = np.asarray(weights, np.float64)
+    probs = np.broadcast_to(np.asarray(probs, np.float64), weights.shape)
+    targets = np.asarray(targets, np.int64)
+    rows, _ = weights.shape
+    if num_outputs == 1:
+        return np.zeros(rows)
+    top = weights.max(axis=-1, keepdims=True)
+    scale = np.where(top > 0, top, 1.0)
+    q = weights / scale
+    q2_mass = q * q if square_mass is None else np.asarray(square_mass, np.float64) / scale**2
+    onehot = np.eye(num_outputs)[targets]  # (N, M)
+    mass = np.maximum((q2_mass @ onehot)[:, None, :] - (q * q)[..., None] * onehot, 0.0)
+    mass_own = np.sum(mass * onehot, axis=-1)
+    rival_class = _rival_classes(targets, num_outputs, np)
+    mass = np.take_along_axis(mass, np.broadcast_to(rival_class, mass.shape[:-1]
+                                                    + rival_class.shape[-1:]), axis=-1)
+    tie_win = np.broadcast_to((rival_class > targets[:, None]).astype(np.float64),
+                              mass.shape)
+    dim = np.broadcast_to(np.asarray(dims, np.float64)[:, None], q.shape)
+    used = probs > 0  # tokens without mass add nothing
+    instances = np.column_stack([q[used], dim[used], mass_own[used], mass[used],
+                                 tie_win[used]])
+    distinct, inverse = np.unique(instances, axis=0, return_inverse=True)
+    errors = np.zeros(q.shape)
+    errors[used] = _token_errors(distinct, num_outputs)[np.ravel(inverse)]
+    return np.sum(probs * errors, axis=-1)
+
+
+def _token_errors(instances, num_outputs):
+    """`_token_error` of (K, 3 + 2(M − 1)) rows [q, d, S_c, S_y..., tie_win...], chunked."""
+    dtype = jnp.result_type(float)
+    count = len(instances)
+    if count == 0:
+        return np.zeros(0)
+    padded = np.concatenate([instances, np.repeat(instances[:1], -count % _CHUNK, axis=0)])
+    rivals = num_outputs - 1
+    out = []
+    for start in range(0, len(padded), _CHUNK):
+        chunk = jnp.asarray(padded[start:start + _CHUNK], dtype)
+        out.append(_token_error_jit(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals],
+                                    chunk[:, 2], chunk[:, 3 + rivals:]))
+    return np.concatenate([np.asarray(o, np.float64) for o in out])[:count]

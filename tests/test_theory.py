@@ -231,6 +231,68 @@ def test_predictor_quadrature_has_converged():
     np.testing.assert_allclose(coarse, fine, rtol=5e-3)
 
 
+def test_half_erf_is_the_normal_cdf_to_float_accuracy():
+    # Φ(x) = (1 + erf(x/√2))/2 without ndtr's erfc branch: erf's absolute error is a few
+    # ulp of 1, so 4·eps bounds the difference from ndtr; the clip keeps it in [0, 1].
+    x = jnp.linspace(-12.0, 12.0, 20001)
+    got = theory._half_erf(x * math.sqrt(0.5))
+    eps = float(jnp.finfo(x.dtype).eps)
+    np.testing.assert_allclose(got, jax.scipy.special.ndtr(x), rtol=0, atol=4 * eps)
+    assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
+
+
+def test_insert_sorted_gives_the_sorted_merge():
+    rng = np.random.default_rng(0)
+    grid = np.linspace(-8, 8, 9)
+    # Values inside, on the grid (ties) and beyond both ends.
+    values = np.concatenate([rng.uniform(-10, 10, 200), grid, [-np.inf, np.inf]])
+    points = np.broadcast_to(grid, values.shape + grid.shape)
+    got = theory._insert_sorted(jnp.asarray(points), jnp.asarray(values))
+    want = np.sort(np.concatenate([points, values[:, None]], axis=-1), axis=-1)
+    np.testing.assert_array_equal(got, want.astype(got.dtype))
+
+
+@pytest.mark.parametrize("num_outputs", [1, 2, 5])
+def test_host_route_matches_the_jitted_predictor(num_outputs, monkeypatch):
+    # `_predicted_rows` (float64 statistics, distinct instances, chunks through one
+    # program) against `_predicted_error` (all on device): the same integrand on
+    # statistics rounded differently, so agreement to 1e-5 relative (float32 statistics
+    # carry ~1e-7, which the integrand amplifies by at most ~10²). Chunks of 7 put
+    # every row across several calls.
+    monkeypatch.setattr(theory, "_CHUNK", 7)
+    num_inputs = 60
+    probs = zipf(num_inputs, 1.5)
+    targets = np.arange(num_inputs) % num_outputs
+    weights = np.stack([probs, np.sqrt(probs), (np.arange(num_inputs) < 9) * 1.0,
+                        np.ones(num_inputs)])
+    square = weights**2 * np.linspace(1, 3, num_inputs)  # as if each entry were a bin
+    dims = np.array([8.0, 20.0, 50.0, 200.0])
+    for square_mass in (None, square):
+        host = theory._predicted_rows(weights, probs, targets, dims, num_outputs,
+                                      square_mass=square_mass)
+        device = theory._predicted_error(
+            jnp.asarray(weights), jnp.asarray(probs), jnp.asarray(targets), jnp.asarray(dims),
+            num_outputs, square_mass=None if square_mass is None else jnp.asarray(square))
+        assert host.dtype == np.float64 and host.shape == (4,)
+        np.testing.assert_allclose(host, np.asarray(device, np.float64), rtol=1e-5,
+                                   atol=1e-12)
+
+
+def test_host_route_evaluates_each_distinct_token_once(monkeypatch):
+    # A threshold row has two kinds of token per class (stored, q = 1; unstored, q = 0),
+    # each with the same class masses: at most 2M distinct instances, not N.
+    seen = []
+    real = theory._token_errors
+    monkeypatch.setattr(theory, "_token_errors",
+                        lambda rows, m: seen.append(len(rows)) or real(rows, m))
+    num_inputs, num_outputs = 400, 5
+    probs = zipf(num_inputs, 2.0)
+    weights = (np.arange(num_inputs) < 40)[None] * 1.0
+    theory._predicted_rows(weights, probs[None], np.arange(num_inputs) % num_outputs,
+                           np.array([64.0]), num_outputs)
+    assert seen == [2 * num_outputs]
+
+
 @pytest.mark.parametrize("change, argument", [
     (dict(weights=-np.ones(10)), "weights"),
     (dict(targets=np.full(10, 5)), "targets"),

@@ -63,16 +63,13 @@ def predicted_seen_error(probs, sizes, dims):
     square = np.concatenate([count, np.zeros_like(count)], -1)
     targets = np.concatenate([np.arange(M), np.arange(M)])
     num_t, num_d = len(sizes), len(dims)
-    dtype = jnp.result_type(float)
 
     def run(p):
         tile = lambda a: np.repeat(a[:, None], num_d, 1).reshape(num_t * num_d, -1)
-        out = theory._predicted_error(
-            jnp.asarray(tile(weights), dtype), jnp.asarray(tile(p), dtype),
-            jnp.asarray(targets, jnp.int32),
-            jnp.asarray(np.tile(np.asarray(dims, float), num_t), dtype), M,
-            square_mass=jnp.asarray(tile(square), dtype))
-        return np.asarray(out, np.float64).reshape(num_t, num_d)
+        out = theory._predicted_rows(tile(weights), tile(p), targets,
+                                     np.tile(np.asarray(dims, float), num_t), M,
+                                     square_mass=tile(square))
+        return out.reshape(num_t, num_d)
 
     stored_only = np.concatenate([p_stored, np.zeros_like(p_unseen)], -1)
     held = np.maximum(p_stored.sum(-1), 1e-300)[:, None]  # expected stored mass (T, 1)
