@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import (_checkpoint, _checks, _devices, _nested, data, embeddings,
+from memjax import (_checkpoint, _checks, _devices, _nested, _xla, data, embeddings,
                     schemes as schemes_lib)
 from memjax.results import SweepResult
 
@@ -416,7 +416,8 @@ def _program(config: SweepConfig, mesh):
         local = jax.shard_map(local, mesh=mesh, in_specs=(
             spec(), spec(_devices.AXIS), spec(_devices.AXIS), spec(), spec()),
             out_specs=spec(_devices.AXIS), check_vma=False)
-    return jax.jit(local)
+    platform = mesh.devices.flat[0].platform if mesh is not None else jax.default_backend()
+    return jax.jit(local, compiler_options=_xla.compile_options(platform))
 
 
 def _samples_tuple(num_samples) -> tuple[float, ...]:

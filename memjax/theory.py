@@ -591,7 +591,13 @@ def _token_error(q, dim, mass, mass_own, tie_win, quadrature=_QUADRATURE):
     return jnp.tensordot(norm_weights, jax.lax.map(error_given_norm, norm_nodes), axes=1)
 
 
-_token_error_jit = jax.jit(_token_error, static_argnames=("quadrature",))
+@functools.cache
+def _token_program(platform: str):
+    from memjax import _xla
+
+    return jax.jit(_token_error, static_argnames=("quadrature",),
+                   compiler_options=_xla.compile_options(platform))
+
 # Token instances per call of the compiled integrand: one program for every N, d and
 # scheme (shapes used to be padded per call and compiled per shape, ~2 s each).
 _CHUNK = 1024
@@ -642,9 +648,10 @@ def _token_errors(instances, num_outputs):
         return np.zeros(0)
     padded = np.concatenate([instances, np.repeat(instances[:1], -count % _CHUNK, axis=0)])
     rivals = num_outputs - 1
+    program = _token_program(jax.default_backend())
     out = []
     for start in range(0, len(padded), _CHUNK):
         chunk = jnp.asarray(padded[start:start + _CHUNK], dtype)
-        out.append(_token_error_jit(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals],
+        out.append(program(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals],
                                     chunk[:, 2], chunk[:, 3 + rivals:]))
     return np.concatenate([np.asarray(o, np.float64) for o in out])[:count]

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from memjax import data, dynamics, plot, retrieval, train
+from memjax import _xla, data, dynamics, plot, retrieval, train
 from memjax.models import Model
 from memjax.reproduce import style
 from memjax.reproduce.report import Claim, save_data, save_figure
@@ -41,7 +41,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     # Each computation below is one jitted program: eagerly, every jax.numpy call and
     # every scan compiles on its own (about 80 small programs for this target).
     rates_shown = (0.1, 1.0, 10.0, 100.0)
-    visits = jax.jit(jax.vmap(lambda g: dynamics.after_visits(50, g, 10.0)))(
+    visits = _xla.jit(jax.vmap(lambda g: dynamics.after_visits(50, g, 10.0)))(
         jnp.asarray(rates_shown))
     for i, rate in enumerate(rates_shown):
         axes[0].plot(np.arange(1, 51), np.asarray(visits[i, 1:]),
@@ -51,7 +51,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     axes[0].set_yscale("log")
     bar.update()
     profile_rates = (0.01, 1.0, 100.0, 1000.0)
-    profiles = jax.jit(jax.vmap(lambda g: dynamics.batch_weights(probs, g, batch, steps,
+    profiles = _xla.jit(jax.vmap(lambda g: dynamics.batch_weights(probs, g, batch, steps,
                                                                  m - 1)))(
         jnp.asarray(profile_rates))
     for i, rate in enumerate(profile_rates):
@@ -74,7 +74,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     out = train.train_runs(key, config, 1.0, zipf_exponent=alpha, seeds=seed_ids.tolist())
     draws = train._draw_seeds(train.draw_spec(config), key, seed_ids,
                               data.zipf_alias_table(n, alpha))
-    @jax.jit
+    @_xla.jit
     def approximate(tokens, input_emb, output_emb, targets):
         counts = jax.vmap(lambda t: dynamics.batch_counts(t, n, batch))(tokens)
         path = jax.vmap(lambda c: dynamics.batch_weights(probs, 1.0, batch, steps, m - 1,
@@ -97,7 +97,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     _finish(axes[2], "step", f"SGD vs the per-token map\n{setting}")
     bar.update()
     final = jax.tree.map(lambda a: a[:, 0, -1], out.params)
-    real = np.asarray(jax.jit(jax.vmap(dynamics.stored_weights))(
+    real = np.asarray(_xla.jit(jax.vmap(dynamics.stored_weights))(
         final["E"], final["U"], final["W"], draws.targets))
     real_unit = np.stack([unit(r) for r in real])
     approx_unit = np.stack([unit(a) for a in np.asarray(path[:, -1])])

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import data, fit, retrieval, schemes, theory
+from memjax import _xla, data, fit, retrieval, schemes, theory
 from memjax.data import mod_targets, zipf_probs
 from memjax.embeddings import embeddings
 from memjax.grid import sweep
@@ -77,7 +77,7 @@ def _top_unstored_grid(key, probs, dims, sizes, divisor, num_seeds):
     table = data.alias_table(np.asarray(probs))
     tops = jnp.asarray([d // divisor for d in dims])
 
-    @jax.jit
+    @_xla.jit
     def one(seed):
         stream_key, tie_key = jax.random.split(jax.random.fold_in(key, seed))
         counts = data.nested_counts(data.sample_tokens(stream_key, table, max(sizes)),
@@ -423,7 +423,7 @@ def memory_matrices(out_dir, *, key, quick=False, seeds=None, progress=False,
     num_inputs, dim, alpha, size = 10, 10, 1.0, 1000
     targets = mod_targets(num_inputs, M)
 
-    @jax.jit  # one program, not a hundred small eager ones (each compiles on CPU)
+    @_xla.jit  # one program, not a hundred small eager ones (each compiles on CPU)
     def scores_of(key):
         probs = zipf_probs(num_inputs, alpha)
         keys = jax.random.split(key, 3)

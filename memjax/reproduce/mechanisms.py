@@ -8,7 +8,6 @@ learned embeddings in d = 2 (§5.9); the approximate per-token dynamics (§5.5) 
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +15,7 @@ import numpy as np
 
 from tqdm.auto import tqdm
 
-from memjax import data, models, optimizers, plot, train
+from memjax import _xla, data, models, optimizers, plot, train
 from memjax.models import Model
 from memjax.optimizers import Optimizer
 from memjax.reproduce import style
@@ -173,7 +172,7 @@ def adam_mechanism(out_dir, *, key, quick=False, seeds=None, progress=False):
     return claims, figures
 
 
-@functools.partial(jax.jit, static_argnums=0)  # one program, not one per eager op
+@_xla.jit(static_argnums=0)  # one program, not one per eager op
 def _gradient_spread(model, params, probs):
     """std of the entries of ∇_W of the population loss at every recorded W."""
     n = probs.shape[0]

@@ -23,14 +23,13 @@ hold p mass Σ p_x s_x and interference Σ s_x (q = 1), the unseen ones p mass �
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import data, embeddings, schemes, theory
+from memjax import _xla, data, embeddings, schemes, theory
 from memjax.reproduce import claims, style
 from memjax.reproduce.explicit import _band, _log_contour, _log_ints, _seeds, _sweep
 from memjax.reproduce.references import M
@@ -76,7 +75,7 @@ def predicted_seen_error(probs, sizes, dims):
     return run(mass), run(stored_only) / held
 
 
-@functools.partial(jax.jit, static_argnames=("num_inputs", "dims", "sizes"))
+@_xla.jit(static_argnames=("num_inputs", "dims", "sizes"))
 def _seed_split(key, seed, probs, *, num_inputs, dims, sizes):
     """(total error, error rate on stored tokens) of q = 1{seen} for one seed, each (T, D)
     (the rate is Σ_stored p·1[wrong] / Σ_stored p, 0 when nothing is stored), with the
