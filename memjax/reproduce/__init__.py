@@ -56,57 +56,57 @@ class Target:
 # Costs on the 2-core Intel Xeon of benchmarks/README.md, 2026-12-01 (third session, idle
 # machine): seconds and quick seconds from a first run on a fresh install (empty
 # compilation cache: what a new user pays; later runs are faster), one target at a time;
-# the optimizer grid from its full run at nice 19 (second session); peaks 2.1 GB
-# (default) and 1.2 GB (--quick).
+# the optimizer grid from its full run at nice 19 (second session); peaks 2.0 GB
+# (default) and 1.1 GB (--quick).
 TARGETS: dict[str, Target] = {
     "thresholded-storage": Target(
         "explicit", "thresholded_storage", "empirical ρ = 0 with top P = ⌊d/12⌋ over "
         "(d, T); storing every seen token against (1 − 1/M) × the missing mass",
-        "§5.1", trials=(100, 12), seconds=13.7, quick_seconds=10.3),
+        "§5.1", trials=(100, 12), seconds=12.1, quick_seconds=8.5),
     "schemes-vs-dim": Target(
         "explicit", "schemes_vs_dim", "uniform, population ρ ∈ {½, 1, 2} and "
         "threshold ⌊d/8⌋ vs d at T = ∞, α ∈ {1.5, 2, 3}, with the finite-N predictor",
-        "§5.2", trials=(100, 12), seconds=25.5, quick_seconds=8.2),
+        "§5.2", trials=(100, 12), seconds=22.4, quick_seconds=7.0),
     "overflow": Target(
         "overflow", "overflow", "storing every seen token, N = 100, α = 0.5: the "
-        "error plateaus at a level set by d", "§5.3", trials=(100, 12), seconds=6.5,
-        quick_seconds=3.8),
+        "error plateaus at a level set by d", "§5.3", trials=(100, 12), seconds=5.0,
+        quick_seconds=3.0),
     "memory-matrices": Target(
         "explicit", "memory_matrices", "softmax_y(u_yᵀ W e_x) for ρ = 0 vs ρ = 1 "
-        "(N = d = 10, α = 1, T = 1000)", "§5.4", trials=(100, 12), seconds=1.8, quick_seconds=1.6),
+        "(N = d = 10, α = 1, T = 1000)", "§5.4", trials=(100, 12), seconds=1.3, quick_seconds=1.2),
     "overflow-large-n": Target(
         "overflow", "overflow_large_n", "overflow where the theory puts it: N = 10⁵, "
         "α ∈ {1.5, 2}, d ∈ {16, 64}, every seen token stored for T up to 10⁹ "
         "(Poissonized draws), total and stored-token errors against the predictor", "new",
-        trials=(20, 3), seconds=10.3, quick_seconds=3.0),
+        trials=(20, 3), seconds=10.4, quick_seconds=2.4),
     "asymptotics": Target(
         "asymptotics", "asymptotics", "capacity slopes at N = 10³–10⁵ and N = ∞ for "
         "α ∈ {1.5, 2} (population ρ ∈ {½, 1}, threshold ⌊d/8⌋) against finite-size "
         "references converging to each exponent along N and d (up to 10⁵)", "new",
-        trials=(24, 3), seconds=35.1, quick_seconds=5.2),
+        trials=(24, 3), seconds=32.0, quick_seconds=4.2),
     "asymptotics-full": Target(
         "asymptotics", "asymptotics_full", "the large form of asymptotics: N up to 10⁶ "
         "simulated, d ≤ 1024, 30 seeds", "new", default=False, trials=(30, 3),
         seconds=3600.0, quick_seconds=20.0, memory_mib=3000.0),
     "train-step-size": Target(
         "training", "step_size_effect", "error vs d for each SGD step size γ "
-        "(B = 64, T = 10,240)", "§5.6", seconds=9.2, quick_seconds=3.6),
+        "(B = 64, T = 10,240)", "§5.6", seconds=5.8, quick_seconds=2.4),
     "train-batch-size": Target(
         "training", "batch_size_effect", "batch sizes at a fixed budget T = 1,024 "
-        "(SGD, γ = 10)", "§5.6", seconds=13.5, quick_seconds=4.1),
+        "(SGD, γ = 10)", "§5.6", seconds=7.9, quick_seconds=2.5),
     "train-sgd-vs-adam": Target(
         "training", "sgd_vs_adam", "SGD vs Adam (β₁ = β₂ = 0), best γ per seed "
-        "(B = 256, T = 10,240)", "§5.6", seconds=12.8, quick_seconds=2.0),
+        "(B = 256, T = 10,240)", "§5.6", seconds=9.8, quick_seconds=1.5),
     "train-layer-norm": Target(
         "training", "layer_norm", "layer norm with SGD and Adam (γ = 1, B = 1,024, "
-        "T = 10,240)", "§5.6", seconds=17.8, quick_seconds=4.8),
+        "T = 10,240)", "§5.6", seconds=10.4, quick_seconds=3.0),
     "train-embeddings": Target(
         "training", "learned_embeddings", "learned vs fixed embeddings (SGD, γ = 1, "
         "B = 16, T = 10,240) against the floor (1 − 1/M) × missing mass",
-        "§5.6", seconds=27.5, quick_seconds=3.2),
+        "§5.6", seconds=21.8, quick_seconds=2.1),
     "train-samples": Target(
         "training", "error_vs_samples", "error vs T for SGD/Adam × layer norm, best "
-        "γ per seed (d = 100, B = 64)", "§5.6", seconds=13.6, quick_seconds=3.9),
+        "γ per seed (d = 100, B = 64)", "§5.6", seconds=12.4, quick_seconds=2.6),
     "optimizer-grid": Target(
         "training", "optimizer_grid", "the full 40,320-run optimizer grid "
         "(resumable; its projected time is printed first)", "§5.6",
@@ -114,20 +114,20 @@ TARGETS: dict[str, Target] = {
         default=False, isolated=False, seconds=6500.0, quick_seconds=60.0),
     "train-schedules": Target(
         "mechanisms", "schedules", "γ = 10, γ = 0.1 and γ = 10 decayed ×0.03 after "
-        "100 steps (N = 10, d = 5, B = 1)", "§5.7", trials=(100, 3), seconds=3.8,
-        quick_seconds=2.2),
+        "100 steps (N = 10, d = 5, B = 1)", "§5.7", trials=(100, 3), seconds=2.9,
+        quick_seconds=1.6),
     "train-adam-mechanism": Target(
         "mechanisms", "adam_mechanism", "population GD vs sign-GD vs normalised GD "
         "vs Adam β = 0 (N = d = 10): errors, gradient spread, memory snapshots",
-        "§5.8", trials=(100, 3), seconds=4.8, quick_seconds=4.8),
+        "§5.8", trials=(100, 3), seconds=3.6, quick_seconds=3.6),
     "train-embeddings-2d": Target(
         "mechanisms", "embeddings_2d", "learned embeddings in d = 2: error vs M, "
         "output directions with their sectors, inputs by class", "§5.9",
-        seconds=38.1, quick_seconds=3.7),
+        seconds=29.5, quick_seconds=2.6),
     "train-dynamics": Target(
         "dynamics", "approximate_dynamics", "the per-token visit map, q vs p^ρ, "
         "real SGD against the approximation, fitted ρ vs γ", "§5.5",
-        trials=(100, 30), seconds=6.8, quick_seconds=6.3),
+        trials=(100, 30), seconds=5.5, quick_seconds=5.2),
 }
 
 
