@@ -598,6 +598,7 @@ def _token_program(platform: str):
     return jax.jit(_token_error, static_argnames=("quadrature",),
                    compiler_options=_xla.compile_options(platform))
 
+
 # Token instances per call of the compiled integrand: one program for every N, d and
 # scheme (shapes used to be padded per call and compiled per shape, ~2 s each).
 _CHUNK = 1024
@@ -652,6 +653,6 @@ def _token_errors(instances, num_outputs):
     out = []
     for start in range(0, len(padded), _CHUNK):
         chunk = jnp.asarray(padded[start:start + _CHUNK], dtype)
-        out.append(program(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals],
-                                    chunk[:, 2], chunk[:, 3 + rivals:]))
+        out.append(program(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals], chunk[:, 2],
+                           chunk[:, 3 + rivals:]))
     return np.concatenate([np.asarray(o, np.float64) for o in out])[:count]

@@ -52,7 +52,7 @@ def approximate_dynamics(out_dir, *, key, quick=False, seeds=None, progress=Fals
     bar.update()
     profile_rates = (0.01, 1.0, 100.0, 1000.0)
     profiles = _xla.jit(jax.vmap(lambda g: dynamics.batch_weights(probs, g, batch, steps,
-                                                                 m - 1)))(
+                                                                  m - 1)))(
         jnp.asarray(profile_rates))
     for i, rate in enumerate(profile_rates):
         axes[1].plot(ranks, unit(profiles[i]), label=rf"$\gamma = {rate:g}$",
