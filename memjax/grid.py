@@ -538,9 +538,10 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         of the authors' released code, to compare with their figures:
         every embedding scaled at d_max = max(dims) and then truncated to d (truncated
         `sphere` outputs have unequal norms at small d, which raises the §5.3 error by
-        0.01-0.03 for d ≲ 100; a point then depends on max(dims)). Top-P count ties are
-        random under both (the authors' unstable sort is an arbitrary order). Needs
-        nested=True and an in-memory route (not 'stream').
+        0.01-0.03 for d ≲ 100; a point then depends on max(dims)), and top-P count ties
+        of `empirical` schemes with `tie_break="random"` in an unstable sort's fixed
+        order instead (`tie_break="unstable"`, as the authors' code sorted; the result's
+        scheme names say so). Needs nested=True and an in-memory route (not 'stream').
 
     Returns:
       A `SweepResult` whose `.error` has dims ("scheme", "seed", "num_samples", "dim").
@@ -565,6 +566,10 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
                      "authors' rule truncates one draw at d_max)")
     devices = _checks.devices("devices", devices)
     schemes = _schemes_tuple(schemes, num_inputs, dims)
+    if conventions == "authors":  # the authors' code sorted the counts with an unstable sort
+        schemes = tuple(dataclasses.replace(s, tie_break="unstable")
+                        if s.kind == "empirical" and s.top is not None
+                        and s.tie_break == "random" else s for s in schemes)
     row_bytes = len(schemes) * len(sample_sizes) * len(dims) * jnp.dtype(
         jnp.result_type(float)).itemsize
     num_rows = num_seeds if seeds is None else len(seeds)

@@ -28,7 +28,8 @@ CONVENTIONS = {
               "top-P ties broken at random from the seed's key.",
     "authors": "the authors' released code: output embeddings normalised at d_max, then "
                "truncated to d (unequal norms at small d), inputs scaled at d_max, and "
-               "top-P ties in arbitrary order (an unstable sort). What differs from "
+               "top-P ties in the fixed order of an unstable sort of the counts "
+               "(`tie_break='unstable'`, XLA's sort). What differs from "
                "memjax's defaults is only this scaling and tie order; everything else "
                "(argmax tie rule, error, nested draws and streams, P = ⌊d/12⌋ in §5.1 and "
                "⌊d/8⌋ in §5.2) is the same.",
