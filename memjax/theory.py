@@ -468,28 +468,32 @@ def _predicted_error(weights, probs, targets, dim, num_outputs, quadrature=_QUAD
     q = _safe_ratio(q, top)
     q2_mass = q * q if square_mass is None else _safe_ratio(
         jnp.asarray(square_mass, dtype), top * top)
-    onehot = jax.nn.one_hot(targets, num_outputs, dtype=dtype)  # (N, M)
-    # S_z: every other token's q² (an entry's own bin keeps the rest of its tokens).
-    mass = jnp.maximum((q2_mass @ onehot)[..., None, :] - (q * q)[..., None] * onehot, 0.0)
-    mass_own = jnp.sum(mass * onehot, axis=-1)  # S_c
     dim = jnp.asarray(dim, dtype)[..., None]  # (..., 1) against tokens
     if num_outputs == 1:  # no rival: always correct
-        return jnp.zeros(jnp.broadcast_shapes(mass_own.shape[:-1], jnp.shape(probs)[:-1],
+        return jnp.zeros(jnp.broadcast_shapes(q.shape[:-1], jnp.shape(probs)[:-1],
                                               dim.shape[:-1]), dtype)
-    rival_class = _rival_classes(targets, num_outputs, jnp)
-    mass = jnp.take_along_axis(
-        mass, jnp.broadcast_to(rival_class, mass.shape[:-1] + rival_class.shape[-1:]), axis=-1)
-    # Ties go to the lowest class: f(x) beats y at equal scores iff f(x) < y.
-    tie_win = (rival_class > targets[:, None]).astype(dtype)
+    mass_own, mass, tie_win = _token_stats(q, q2_mass, targets, num_outputs, jnp)
     token_error = _token_error(q, dim, mass, mass_own, tie_win, quadrature)
     return jnp.sum(jnp.asarray(probs, dtype) * token_error, axis=-1)
 
 
-def _rival_classes(targets, num_outputs, xp):
-    """(N, M − 1): the rivals y ≠ f(x) of each token in increasing order (slot k holds
-    class k, or k + 1 from f(x) on), so that no work is spent on the correct class."""
+def _token_stats(q, q2_mass, targets, num_outputs, xp):
+    """Each token's class masses, in `xp` (jax.numpy traced, or numpy on the host):
+    S_c (..., N) of its own class and S_y (..., N, M − 1) of its rivals y ≠ f(x) in
+    increasing order (slot k holds class k, or k + 1 from f(x) on, so no work is spent on
+    the correct class), and tie_win (N, M − 1): 1 where x wins a tie against y.
+
+    S_z is every other token's q² (an entry's own bin keeps the rest of its tokens).
+    """
+    onehot = (targets[:, None] == xp.arange(num_outputs)).astype(q.dtype)  # (N, M)
+    mass = xp.maximum((q2_mass @ onehot)[..., None, :] - (q * q)[..., None] * onehot, 0.0)
+    mass_own = xp.sum(mass * onehot, axis=-1)
     slot = xp.arange(num_outputs - 1)
-    return slot + (slot >= targets[:, None])
+    rival_class = slot + (slot >= targets[:, None])  # (N, M − 1)
+    rivals = xp.take_along_axis(
+        mass, xp.broadcast_to(rival_class, mass.shape[:-1] + rival_class.shape[-1:]), axis=-1)
+    # Ties go to the lowest class: f(x) beats y at equal scores iff f(x) < y.
+    return mass_own, rivals, (rival_class > targets[:, None]).astype(q.dtype)
 
 
 def _token_error(q, dim, mass, mass_own, tie_win, quadrature=_QUADRATURE):
@@ -623,14 +627,8 @@ def _predicted_rows(weights, probs, targets, dims, num_outputs, square_mass=None
     scale = np.where(top > 0, top, 1.0)
     q = weights / scale
     q2_mass = q * q if square_mass is None else np.asarray(square_mass, np.float64) / scale**2
-    onehot = np.eye(num_outputs)[targets]  # (N, M)
-    mass = np.maximum((q2_mass @ onehot)[:, None, :] - (q * q)[..., None] * onehot, 0.0)
-    mass_own = np.sum(mass * onehot, axis=-1)
-    rival_class = _rival_classes(targets, num_outputs, np)
-    mass = np.take_along_axis(mass, np.broadcast_to(rival_class, mass.shape[:-1]
-                                                    + rival_class.shape[-1:]), axis=-1)
-    tie_win = np.broadcast_to((rival_class > targets[:, None]).astype(np.float64),
-                              mass.shape)
+    mass_own, mass, tie_win = _token_stats(q, q2_mass, targets, num_outputs, np)
+    tie_win = np.broadcast_to(tie_win, mass.shape)
     dim = np.broadcast_to(np.asarray(dims, np.float64)[:, None], q.shape)
     used = probs > 0  # tokens without mass add nothing
     instances = np.column_stack([q[used], dim[used], mass_own[used], mass[used],
