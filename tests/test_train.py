@@ -314,6 +314,31 @@ def test_flop_counts_are_those_of_the_products_of_a_step(kind):
     assert flops == config.flops_per_step()
 
 
+
+@pytest.mark.parametrize("kind", ["matrix", "learnable"])
+@pytest.mark.parametrize("rows", [16, models._LEFT_PRODUCT_ROWS,
+                                  models._LEFT_PRODUCT_ROWS + 1, 100])
+def test_both_layouts_of_the_hidden_product_equal_emb_times_w_transposed(kind, rows):
+    # A few rows are multiplied as (W embᵀ)ᵀ, more as emb Wᵀ (`models._rows_times_transpose`,
+    # a speed choice); both must give emb Wᵀ and its gradients up to float rounding: each
+    # entry is a sum of d = 200 products of O(1/√d) terms, so an error of a few ulps of the
+    # O(1) result, well inside rtol = 1e-4 (float32) / 1e-12 (float64).
+    dim = 200
+    trained, frozen = models.split(Model(kind), *_draws(dim=dim, num_inputs=100)[:3])
+    tokens = jax.random.randint(jax.random.key(3), (rows,), 0, 100)
+    plain = lambda p: jnp.matmul(p["E"][tokens], p["W"].T,
+                                 precision=jax.lax.Precision.HIGHEST)
+    params = dict(frozen, **trained)
+    ours = lambda p: models.hidden(Model(kind), p, tokens)
+    tol = 1e-4 if jnp.result_type(float) == jnp.float32 else 1e-12
+    np.testing.assert_allclose(ours(params), plain(params), rtol=tol, atol=tol)
+    weights = jax.random.normal(jax.random.key(4), (rows, dim))
+    ours_grad = jax.grad(lambda p: jnp.sum(weights * ours(p)))(params)
+    plain_grad = jax.grad(lambda p: jnp.sum(weights * plain(p)))(params)
+    for name in ("W", "E"):
+        np.testing.assert_allclose(ours_grad[name], plain_grad[name], rtol=tol,
+                                   atol=tol * float(jnp.max(jnp.abs(plain_grad[name]))))
+
 # --- Bad input -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, name", [
