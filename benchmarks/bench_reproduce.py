@@ -80,7 +80,7 @@ def profile(names, *, quick=False, seeds=None, out=None) -> list[dict]:
             current.update(trace_s=0.0, lower_s=0.0, compile_s=0.0, programs=0,
                            distinct=0, new_in_process=0, hashes=set(), by_function={})
             start = time.perf_counter()
-            targets[name][0](pathlib.Path(out or tmp), key=jax.random.fold_in(
+            targets[name].load()(pathlib.Path(out or tmp), key=jax.random.fold_in(
                 key, zlib.crc32(name.encode()) & 0x7FFFFFFF), quick=quick, seeds=seeds,
                 progress=False)
             row = {k: v for k, v in current.items() if k != "hashes"}

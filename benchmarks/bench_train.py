@@ -255,7 +255,7 @@ def profile_targets(names, quick: bool, out_dir: str) -> list[dict]:
     rows = []
     for name in names:
         events.clear()
-        fn = cli.reproduction_targets()[name][0]
+        fn = cli.reproduction_targets()[name].load()
         key = jax.random.fold_in(jax.random.key(0), zlib.crc32(name.encode()) & 0x7FFFFFFF)
         start, cpu = time.perf_counter(), time.process_time()
         fn(out_dir, key=key, quick=quick, seeds=None, progress=False)
@@ -274,17 +274,19 @@ def profile_targets(names, quick: bool, out_dir: str) -> list[dict]:
     return rows
 
 
-def _targets_in_child(names, quick, path) -> list[dict]:
+def _targets_in_child(names, quick, path) -> subprocess.Popen:
+    """A child process profiling `names` with the memjax under `path`; it prints one JSON
+    line. Its outputs go to a temporary folder of its own (one made here would be
+    deleted before the child starts writing)."""
     import sys
-    import tempfile
 
     env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg")
-    with tempfile.TemporaryDirectory() as out_dir:
-        code = ("import json, sys; sys.path.insert(0, %r); import bench_train; "
-                "print(json.dumps(bench_train.profile_targets(%r, %r, %r)))"
-                % (os.path.dirname(os.path.abspath(__file__)), list(names), quick, out_dir))
-        return subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                                stdout=subprocess.PIPE)
+    code = ("import json, sys, tempfile; sys.path.insert(0, %r); import bench_train\n"
+            "with tempfile.TemporaryDirectory() as out:\n"
+            "    print(json.dumps(bench_train.profile_targets(%r, %r, out)))"
+            % (os.path.dirname(os.path.abspath(__file__)), list(names), quick))
+    return subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                            stdout=subprocess.PIPE)
 
 
 def bench_targets(names, quick: bool, baseline: str | None) -> list[dict]:

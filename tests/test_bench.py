@@ -202,3 +202,29 @@ def test_cli_bench_fails_loudly_below_half_the_recorded_fraction(tmp_path, capsy
     assert failed.value.code == 1
     printed = capsys.readouterr()
     assert "REGRESSION tiny sweep" in printed.out and "fell below" in printed.err
+
+
+@pytest.mark.parametrize("script, args", [
+    ("bench_reproduce.py", ["--profile", "--quick", "--only", "memory-matrices"]),
+    ("bench_train.py", ["--targets", "memory-matrices", "--quick"]),
+])
+def test_benchmark_scripts_profile_a_reproduce_target(script, args, tmp_path):
+    # The profiling entry points look targets up in `memjax.reproduce.TARGETS`; when its
+    # entries changed from tuples to `Target`s both broke unnoticed. One cheap target
+    # (about 2 s at --quick) in a child process (the scripts patch JAX's compiler hooks
+    # and turn the persistent cache off for their process). No timing is asserted.
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = tmp_path / "profile.json"
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / script), *args,
+                           "--json", str(out)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    rows = ([json.loads(line) for line in text.splitlines()] if script.startswith(
+        "bench_reproduce") else json.loads(text)["targets"])
+    assert [r["target"] for r in rows] == ["memory-matrices"]
+    assert rows[0]["wall_s"] > 0 and rows[0]["programs"] >= 1
