@@ -131,6 +131,12 @@ def test_the_estimate_scales_with_seeds_and_lists_show_whole_descriptions(fakes)
     half, _ = cli.estimate(fakes, ["a"], quick=False, seeds=50)
     assert half == pytest.approx(10.0 * (0.3 + 0.7 * 0.5))
     assert cli.estimate(fakes, ["a"], quick=True, seeds=None)[0] == 1.0
+    # Two processes share the cores: the measured speed-up 1 + EXTRA_JOB_SPEEDUP, never
+    # below the longest target.
+    two, mib = cli.estimate(fakes, ["a", "b"], quick=False, seeds=None, jobs=2)
+    one_mib = cli.estimate(fakes, ["a", "b"], quick=False, seeds=None)[1]
+    assert two == pytest.approx(max(10.0, full / (1 + cli.EXTRA_JOB_SPEEDUP)))
+    assert two < full and mib == 2 * one_mib
     listed = cli.list_targets(reproduce.TARGETS)
     assert "description of boom" in listed and "§5.1" in listed and "new" in listed
 
