@@ -210,3 +210,20 @@ def test_an_output_in_use_by_a_live_process_is_refused(tmp_path):
     with pytest.raises(ValueError, match=f"the lock {lock} is held by pid {os.getppid()}"):
         train_grid.train_sweep(KEY, num_seeds=1, out=tmp_path / "a", **GRID)
     assert not list(folder.glob("block-*")) and not (tmp_path / "a.npz").exists()
+
+
+def test_calibration_blocks_run_and_give_a_usable_time_model():
+    # `optimizer-grid` calibrates before it starts; every CALIBRATION block must be a
+    # valid configuration (a bad one would fail only at the start of the hour-long run).
+    # quick: the same blocks at d ≤ 200, 4× fewer steps (~6 s). No timing is asserted:
+    # the rates must be finite and positive and the projection grow with the work.
+    rates = train_grid.calibrate(KEY, num_seeds=2, learning_rates=(0.1, 1.0), quick=True)
+    assert set(rates) == {"step_overhead_s", "flops_per_s", "entries_per_s", "compile_s"}
+    assert all(np.isfinite(v) and v >= 0 for v in rates.values())
+    assert rates["flops_per_s"] > 0 and rates["entries_per_s"] > 0
+    blocks = train_grid.sweep_blocks(
+        num_inputs=100, num_outputs=5, dims=(10, 1000), batch_sizes=(16,),
+        num_samples=(1024,), models_=(train_grid.Model("learnable"),),
+        optimizers_=(train_grid.Optimizer("sgd"),), layer_norms=(False,))
+    small, large = (train_grid.projected_seconds([b], 40, rates) for b in blocks)
+    assert 0 < small < large
