@@ -315,7 +315,7 @@ def _key_description(key) -> str:
 
 # Blocks timed by `calibrate`: (model, optimizer, d, B, steps), 10 seeds × 4 step sizes,
 # chosen so that each of the three costs dominates one of them, with the block kind that
-# dominates the §5.6 grid (learnable, d = 1000, B = 16: 31 of its 72 minutes) among them,
+# dominates the §5.6 grid (learnable, d = 1000: 31 of its 72 minutes) among them,
 # and the d ≥ 500 blocks run 64 steps so that a call's fixed costs (the draws, ~25 ms per
 # seed at d = 1000) do not pass for per-step costs. With 16 steps and without that block,
 # the projection was 93 min for a grid measured at 71.4 (blocks' file times); with these,

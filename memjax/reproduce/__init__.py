@@ -110,7 +110,7 @@ TARGETS: dict[str, Target] = {
     "optimizer-grid": Target(
         "training", "optimizer_grid", "the full 40,320-run optimizer grid "
         "(resumable; its projected time is printed first)", "§5.6",
-        # seconds: the full run of 2026-12-01 (at nice 19 beside other work)
+        # seconds: the full run of 2026-12-01 on the idle machine (fourth session)
         default=False, isolated=False, seconds=4300.0, quick_seconds=60.0),
     "train-schedules": Target(
         "mechanisms", "schedules", "γ = 10, γ = 0.1 and γ = 10 decayed ×0.03 after "
