@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
-from memjax import _checks
+from memjax import _checks, _xla
 
 CAPACITY_SCHEMES = ("population", "threshold", "empirical_top", "uniform")
 
@@ -595,12 +595,7 @@ def _token_error(q, dim, mass, mass_own, tie_win, quadrature=_QUADRATURE):
     return jnp.tensordot(norm_weights, jax.lax.map(error_given_norm, norm_nodes), axes=1)
 
 
-@functools.cache
-def _token_program(platform: str):
-    from memjax import _xla
-
-    return jax.jit(_token_error, static_argnames=("quadrature",),
-                   compiler_options=_xla.compile_options(platform))
+_token_error_jit = _xla.jit(_token_error, static_argnames=("quadrature",))
 
 
 # Token instances per call of the compiled integrand: one program for every N, d and
@@ -647,10 +642,9 @@ def _token_errors(instances, num_outputs):
         return np.zeros(0)
     padded = np.concatenate([instances, np.repeat(instances[:1], -count % _CHUNK, axis=0)])
     rivals = num_outputs - 1
-    program = _token_program(jax.default_backend())
     out = []
     for start in range(0, len(padded), _CHUNK):
         chunk = jnp.asarray(padded[start:start + _CHUNK], dtype)
-        out.append(program(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals], chunk[:, 2],
-                           chunk[:, 3 + rivals:]))
+        out.append(_token_error_jit(chunk[:, 0], chunk[:, 1], chunk[:, 3:3 + rivals],
+                                    chunk[:, 2], chunk[:, 3 + rivals:]))
     return np.concatenate([np.asarray(o, np.float64) for o in out])[:count]

@@ -8,7 +8,6 @@ learned embeddings in d = 2 (§5.9); the approximate per-token dynamics (§5.5) 
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -216,8 +216,8 @@ READING = (
     "pre-asymptotic gap reference − exponent; *range* is the fitting window. Verdicts: "
     "**agrees**; **disagrees** (a real gap, explained in its row); **observation** "
     "(nothing to compare). A verdict ending in “; converges” means the references at "
-    "larger N and d approach the exponent. The *reproduces* column names the paper's experiment "
-    "(numbered as in SPEC §5) or says **new** (beyond the paper).")
+    "larger N and d approach the exponent. The *reproduces* column names the paper's "
+    "experiment (numbered as in SPEC §5) or says **new** (beyond the paper).")
 
 
 def summary_rows(sections) -> list[tuple]:
