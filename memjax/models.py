@@ -131,11 +131,31 @@ def hidden(model: Model, params: dict, tokens):
 _LEFT_PRODUCT_ROWS = 64
 
 
+@jax.custom_vjp
 def _rows_times_transpose(rows, matrix):
     """rows @ matrixᵀ, (B, d) × (d, d)ᵀ, in the faster of two layouts for B."""
     if rows.shape[0] <= _LEFT_PRODUCT_ROWS:
         return jnp.matmul(matrix, rows.T, precision=_HIGHEST).T
     return jnp.matmul(rows, matrix.T, precision=_HIGHEST)
+
+
+def _rows_times_transpose_fwd(rows, matrix):
+    return _rows_times_transpose(rows, matrix), (rows, matrix)
+
+
+# The gradients in row-major products (g W, gᵀ rows). Differentiating the (W embᵀ)ᵀ layout
+# instead gave ∂rows as a dot that XLA's CPU backend hands to Eigen, which splits its
+# d-long sums over its threads: the learnable model's numbers then depended on the number
+# of CPUs the process may use (a run pinned to one core differed from one on two, at
+# d = 1000). These products give the same bits on any number of threads
+# (tests/test_train_grid.py), at 8 % more time per step for the learnable model alone.
+def _rows_times_transpose_bwd(residuals, grad):
+    rows, matrix = residuals
+    return (jnp.matmul(grad, matrix, precision=_HIGHEST),
+            jnp.matmul(grad.T, rows, precision=_HIGHEST))
+
+
+_rows_times_transpose.defvjp(_rows_times_transpose_fwd, _rows_times_transpose_bwd)
 
 
 def logits(model: Model, params: dict, tokens):

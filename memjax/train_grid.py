@@ -30,7 +30,7 @@ from memjax import _atomic, _checkpoint, _checks, _devices
 from memjax import models as models_lib
 from memjax import optimizers as optimizers_lib
 from memjax.models import Model
-from memjax.optimizers import Optimizer
+from memjax.optimizers import Optimizer, StepSize
 from memjax import results
 from memjax.results import SweepResult
 from memjax.train import (DEFAULT_CACHE_BUDGET, DEFAULT_MEMORY_BUDGET, TrainConfig,
@@ -119,7 +119,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                 decay_factor: float = 1.0, decay_step: int = 0, targets: str = "mod",
                 route: str = "auto", out=None, overwrite: bool = False,
                 progress: bool = False, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                devices=None):
+                devices=None, workers: int = 1):
     """The population error after training, over a grid, in one call.
 
     Static axes (model, optimizer, layer norm, d, B) are looped over, one compiled
@@ -146,6 +146,13 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
         with a ValueError before anything is computed).
       devices: devices to split each block's (seed, γ) runs over (default: this
         process's local devices); a run's result is the same on any number of devices.
+      workers: CPU processes computing blocks side by side (1: this process). Each
+        worker is a fresh process pinned to its own share of this process's CPUs (on
+        Linux), largest blocks first; this process writes every finished block. On the
+        2-core CPU of benchmarks/README.md two workers run the §5.6 grid's d = 1000
+        steps 1.4× as fast as one process using both cores for each step. A block's
+        numbers do not depend on `workers`. CPU only, with the default `devices` and
+        named optimizers (a user's optax transformation cannot be sent to a process).
 
     Returns:
       A `memjax.SweepResult` with dims `SWEEP_DIMS` and `.finite` (same shape): a run
@@ -157,7 +164,9 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     num_outputs = _checks.int_at_least("num_outputs", num_outputs, 1)
     _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
+    explicit_devices = devices is not None
     devices = _devices.resolve(_checks.devices("devices", devices))
+    workers = _checks.int_at_least("workers", workers, 1)
     dims = _checks.int_tuple("dims", dims, 1)
     batch_sizes = _checks.int_tuple("batch_sizes", batch_sizes, 1)
     # Steps and sample positions are int32 inside the training loop.
@@ -191,6 +200,15 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
                          ("layer_norms", layer_norms), ("learning_rates", rates.tolist())):
         if len(set(values)) != len(values):
             _checks.fail(name, tuple(values), "distinct values (labels)")
+    if workers > 1:
+        if explicit_devices or devices[0].platform != "cpu":
+            _checks.fail("workers", workers, "1 unless the blocks run on this process's "
+                         f"CPU devices (got devices {devices}): each worker process "
+                         "would claim the devices")
+        named = [o.name for o in optimizer_list if not isinstance(o.kind, str)]
+        if named:
+            _checks.fail("workers", workers, "1 with a user's optax transformation "
+                         f"({', '.join(named)}): it cannot be sent to another process")
     # --- End of argument validation. ---
     blocks = sweep_blocks(num_inputs=num_inputs, num_outputs=num_outputs, dims=dims,
                           batch_sizes=batch_sizes, num_samples=num_samples,
@@ -228,7 +246,7 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
     with lock:  # one writer at a time for `out` and its blocks
         errors, finite = _run_blocks(key, blocks, shape, identity, step_size,
                                      zipf_exponent, seeds, memory_budget, devices,
-                                     folder, progress)
+                                     folder, progress, workers)
         config["non_finite_runs"] = int((~finite).sum())  # diverged (run, T) points
         result = _result(errors, finite, coords, config)
         if out is not None:
@@ -238,32 +256,122 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
 
 
 def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
-                memory_budget, devices, folder, progress):
+                memory_budget, devices, folder, progress, workers=1):
     """Every block's (error, finite), each of the sweep's `shape`: read from its file in
-    `folder` when finished, else computed (and written there)."""
+    `folder` when finished, else computed (here, or by `workers` processes) and written
+    there as soon as it is."""
     errors = np.full(shape, np.nan)
     finite = np.zeros(shape, bool)
     num_runs = (len(seeds), shape[5])  # (seed, γ)
     costs = [b.cost(num_runs[0] * num_runs[1]) for b in blocks]
     bar = _progress(sum(c["flops"] for c in costs) / 1e9, progress)
-    for block, cost in zip(blocks, costs):
-        expected = _block_identity(block, identity, num_runs)
-        path = None if folder is None else folder / f"block-{_block_id(expected)}.npz"
-        if path is not None and path.exists():
-            err, fin = _checkpoint.load_block(path, expected)
-        else:
-            err, fin = _run_block(key, block, step_size, zipf_exponent, seeds,
-                                  memory_budget, devices=devices)
-            if path is not None:
-                _checkpoint.save_block(path, expected, err, fin)  # whole or absent
+    todo = []
+
+    def place(i, err, fin):
+        block = blocks[i]
         # Stored in the block's sorted T order; the sweep's order may differ.
         where = [block.config.eval_steps.index(s) for s in block.sample_steps]
         # (seed, γ, T) -> (γ, seed, T)
         errors[block.index] = np.swapaxes(err[..., where], 0, 1)
         finite[block.index] = np.swapaxes(fin[..., where], 0, 1)
-        bar.update(cost["flops"] / 1e9)
+        bar.update(costs[i]["flops"] / 1e9)
+
+    paths, expected = [], []
+    for i, block in enumerate(blocks):
+        expected.append(_block_identity(block, identity, num_runs))
+        paths.append(None if folder is None else
+                     folder / f"block-{_block_id(expected[-1])}.npz")
+        if paths[-1] is not None and paths[-1].exists():
+            place(i, *_checkpoint.load_block(paths[-1], expected[-1]))
+        else:
+            todo.append(i)
+
+    def finished(i, err, fin):
+        if paths[i] is not None:
+            _checkpoint.save_block(paths[i], expected[i], err, fin)  # whole or absent
+        place(i, err, fin)
+
+    if workers > 1 and len(todo) > 1:
+        _run_in_workers(key, [blocks[i] for i in todo], todo, finished, workers,
+                        (step_size, zipf_exponent, seeds, memory_budget),
+                        [costs[i]["flops"] for i in todo])
+    else:
+        for i in todo:
+            finished(i, *_run_block(key, blocks[i], step_size, zipf_exponent, seeds,
+                                    memory_budget, devices=devices))
     bar.close()
     return errors, finite
+
+
+def _cpu_shares(workers: int) -> list:
+    """Disjoint CPU sets, one per worker, from this process's (None each where CPUs
+    cannot be pinned: not Linux, or fewer CPUs than workers)."""
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * workers
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < workers:
+        return [None] * workers
+    return [set(share.tolist()) for share in np.array_split(np.asarray(cpus), workers)]
+
+
+def _worker_init(cpus, x64: bool, cache_dir) -> None:
+    """A worker process's set-up, before it computes: its CPUs (XLA's threads, started
+    later, inherit them), x64 and the persistent cache as in the parent."""
+    import os
+
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    jax.config.update("jax_enable_x64", x64)
+    if cache_dir:
+        from memjax import cli
+
+        cli.use_cache(cache_dir)
+
+
+def _worker_block(key_data, key_impl, block, step_size, zipf_exponent, seeds,
+                  memory_budget):
+    """`_run_block` in a worker process, from a picklable key."""
+    key = jax.random.wrap_key_data(key_data, impl=key_impl)
+    return _run_block(key, block, step_size, zipf_exponent, seeds, memory_budget)
+
+
+def _run_in_workers(key, blocks, ids, finished, workers, args, costs) -> None:
+    """Computes `blocks` in `workers` fresh processes, largest first; `finished(id, err,
+    fin)` as each comes back. A failure (or Ctrl-C) cancels the blocks not started and
+    is raised once the running ones stop; the finished ones are already written."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    step_size, zipf_exponent, seeds, memory_budget = args
+    step_size = StepSize(*(np.asarray(a) for a in step_size))
+    key_args = (np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key)))
+    context = multiprocessing.get_context("spawn")  # JAX's threads do not survive fork
+    setup = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
+    pools = [cf.ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init,
+                                    initargs=(cpus, *setup))
+             for cpus in _cpu_shares(min(workers, len(blocks)))]
+    queue = sorted(range(len(blocks)), key=lambda j: -costs[j])
+    running = {}
+    try:
+        while queue or running:
+            for pool in pools:
+                if queue and pool not in [p for p, _ in running.values()]:
+                    j = queue.pop(0)
+                    future = pool.submit(_worker_block, *key_args, blocks[j], step_size,
+                                         zipf_exponent, seeds, memory_budget)
+                    running[future] = (pool, j)
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                _, j = running.pop(future)
+                finished(ids[j], *future.result())
+    except BaseException:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    for pool in pools:
+        pool.shutdown(wait=True)
 
 
 def _result(errors, finite, coords, config) -> SweepResult:
@@ -368,12 +476,26 @@ def calibrate(key, *, num_inputs: int = 100, num_outputs: int = 5, num_seeds: in
             "entries_per_s": float(1 / coef[2]), "compile_s": float(np.median(compiles))}
 
 
-def projected_seconds(blocks, num_runs: int, rates: dict) -> float:
-    """Projected wall time of `blocks` with `num_runs` runs each, from `calibrate`."""
-    total = 0.0
+# A worker pinned to one of the 2 cores ran the d = 1000 steps this much slower than one
+# process using both (learnable SGD 1.66 vs 1.06 ms per step, matrix Adam 0.85 vs 0.61;
+# benchmarks/README.md, fifth session), so two workers are ~1.3× as fast on running and
+# 2× on compiling (single-threaded either way).
+WORKER_SLOWDOWN = 1.55
+
+
+def projected_seconds(blocks, num_runs: int, rates: dict, workers: int = 1) -> float:
+    """Projected wall time of `blocks` with `num_runs` runs each, from `calibrate`; with
+    `workers` processes, the blocks are dealt largest first to the least-loaded one and
+    their running time (not their compilation) is `WORKER_SLOWDOWN` × longer."""
+    slowdown = 1.0 if workers == 1 else WORKER_SLOWDOWN
+    times = []
     for block in blocks:
         steps, flops, entries = _time_features(block.config, num_runs,
                                                block.config.num_steps)
-        total += (rates["compile_s"] + steps * rates["step_overhead_s"]
-                  + flops / rates["flops_per_s"] + entries / rates["entries_per_s"])
-    return total
+        times.append(rates["compile_s"] + slowdown * (
+            steps * rates["step_overhead_s"] + flops / rates["flops_per_s"]
+            + entries / rates["entries_per_s"]))
+    loads = [0.0] * workers
+    for t in sorted(times, reverse=True):
+        loads[loads.index(min(loads))] += t
+    return max(loads)

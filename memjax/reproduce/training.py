@@ -359,22 +359,27 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
         models_=tuple(Model(m) for m in grid["models"]),
         optimizers_=tuple(Optimizer(o) for o in grid["optimizers"]),
         layer_norms=grid["layer_norms"])
+    from memjax.reproduce.cli import default_jobs
+
+    workers = default_jobs()  # 2 CPU processes on a CPU with 2 cores or more, else 1
     rates = train_grid.calibrate(key, quick=quick)
     seconds = train_grid.projected_seconds(blocks, num_seeds * len(grid["learning_rates"]),
-                                           rates)
-    print(f"optimizer grid: {runs:,} runs in {len(blocks)} compiled blocks; projected "
-          f"{seconds / 60:.0f} min on this machine (finished blocks under "
-          f"{out_dir}/optimizer_grid.blocks are skipped)", flush=True)
+                                           rates, workers)
+    print(f"optimizer grid: {runs:,} runs in {len(blocks)} compiled blocks, {workers} "
+          f"worker process{'es' if workers > 1 else ''}; projected {seconds / 60:.0f} min "
+          f"on this machine (finished blocks under {out_dir}/optimizer_grid.blocks are "
+          "skipped)", flush=True)
     start = time.perf_counter()
     result = train_grid.train_sweep(key, num_seeds=num_seeds, progress=progress,
                                     out=pathlib.Path(out_dir) / "optimizer_grid",
-                                    **PAPER, **grid)
+                                    workers=workers, **PAPER, **grid)
     elapsed = time.perf_counter() - start
     result.to_csv(pathlib.Path(out_dir) / "optimizer_grid.csv")
     small, mid = sorted(grid["num_samples"])[:2]
     claims, figures = [Claim("5.6 optimizer grid", f"{runs:,} runs (paper: 40,320)",
                              "projected time", f"{seconds / 60:.1f} min projected, "
-                             f"{elapsed / 60:.1f} min taken (resumed blocks excluded)",
+                             f"{elapsed / 60:.1f} min taken with {workers} worker "
+                             "process(es) (resumed blocks excluded)",
                              agrees=None, note=f"{result.config['non_finite_runs']} of "
                              f"{result.error.size:,} (run, T) points diverged (non-finite "
                              "parameters): NaN in the data with `finite` False; the "
