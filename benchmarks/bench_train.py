@@ -16,11 +16,13 @@ B = 16–1024, Adam and the learned-embedding models), warm, per run-step (wall 
 CPU time), each in a child process; `--baseline PATH` also times them with the memjax
 package found under PATH (e.g. an older checkout, `git archive <commit> memjax | tar -x
 -C PATH`), alternating with the current one configuration by configuration, and prints
-the ratios and whether the two give the same errors.
+the ratios and whether the two give the same errors. `--one-cpu` pins each child to one
+CPU, as a `train_sweep(workers=2)` worker is pinned on a 2-core machine.
 
     python benchmarks/bench_train.py            # ~3 minutes on 2 cores
     python benchmarks/bench_train.py --quick    # d ∈ {10, 100} only, no projection
     python benchmarks/bench_train.py --blocks --baseline /tmp/old   # before/after
+    python benchmarks/bench_train.py --blocks --one-cpu   # as a pinned grid worker
 """
 
 from __future__ import annotations
@@ -191,35 +193,39 @@ def time_block(kind: str, optimizer: str, dim: int, batch: int, steps: int) -> d
         cpus.append(time.process_time() - cpu)
     run_steps = BLOCK_SEEDS * len(RATES) * steps
     load = os.getloadavg()[0]
-    return {"block": [kind, optimizer, dim, batch, steps], "first_s": first,
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"block": [kind, optimizer, dim, batch, steps], "cpus": allowed,
+            "first_s": first,
             "wall_ms": 1e3 * statistics.median(walls) / run_steps,
             "cpu_ms": 1e3 * statistics.median(cpus) / run_steps, "load_1m": load,
             "errors": np.asarray(errors).tolist()}
 
 
-def _block_in_child(block, path) -> dict:
-    """`time_block` in a fresh process importing memjax from `path`."""
+def _block_in_child(block, path, one_cpu: bool = False) -> dict:
+    """`time_block` in a fresh process importing memjax from `path` (pinned to this
+    process's first CPU with `one_cpu`)."""
     import sys
 
     env = dict(os.environ, PYTHONPATH=path)
-    code = ("import json, sys; sys.path.insert(0, %r); import bench_train; "
+    pin = "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); " if one_cpu else ""
+    code = ("import json, os, sys; %ssys.path.insert(0, %r); import bench_train; "
             "print(json.dumps(bench_train.time_block(*%r)))"
-            % (os.path.dirname(os.path.abspath(__file__)), tuple(block)))
+            % (pin, os.path.dirname(os.path.abspath(__file__)), tuple(block)))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def bench_blocks(baseline: str | None) -> list[dict]:
+def bench_blocks(baseline: str | None, one_cpu: bool = False) -> list[dict]:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     rows = []
     print(f"{'block':>28} | {'wall ms':>8} {'cpu ms':>7} {'load':>5} | per run-step"
           + ("; baseline: wall ms, cpu ms, load, new/old cpu, same errors" if baseline
              else ""))
     for block in GRID_BLOCKS:
-        row = {"new": _block_in_child(block, here)}
+        row = {"new": _block_in_child(block, here, one_cpu)}
         if baseline:
-            row["old"] = _block_in_child(block, baseline)
+            row["old"] = _block_in_child(block, baseline, one_cpu)
         new = row["new"]
         line = (f"{' '.join(map(str, block)):>28} | {new['wall_ms']:8.3f} "
                 f"{new['cpu_ms']:7.3f} {new['load_1m']:5.1f}")
@@ -323,6 +329,8 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--blocks", action="store_true",
                         help="time the blocks that bound the full grid instead")
+    parser.add_argument("--one-cpu", action="store_true",
+                        help="with --blocks: pin each timed process to one CPU")
     parser.add_argument("--baseline", default=None, metavar="PATH",
                         help="with --blocks: also time the memjax package under PATH")
     parser.add_argument("--targets", default=None, metavar="NAMES",
@@ -345,7 +353,8 @@ def main(argv=None):
     if args.blocks:
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         print(load)
-        report = {"uptime_before": load, "blocks": bench_blocks(args.baseline)}
+        report = {"uptime_before": load, "one_cpu": args.one_cpu,
+                  "blocks": bench_blocks(args.baseline, args.one_cpu)}
         report["uptime_after"] = subprocess.run(["uptime"], capture_output=True,
                                                 text=True).stdout.strip()
         print(report["uptime_after"])

@@ -112,13 +112,18 @@ def layer_norm(z):
     return z / jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True) + LN_EPS)
 
 
-def hidden(model: Model, params: dict, tokens):
-    """The vectors read by the output embeddings, (B, d): W e_x or ReLU(e_x), LN'd."""
+def hidden(model: Model, params: dict, tokens, *, invariant_grad: bool = False):
+    """The vectors read by the output embeddings, (B, d): W e_x or ReLU(e_x), LN'd.
+
+    `invariant_grad`: differentiate W e_x through a custom VJP whose gradient products
+    give the same bits on any number of CPU threads (reverse mode only: `jax.grad`, not
+    `jax.jvp`); the training loop uses it. The values are the same either way."""
     emb = params["E"][tokens]
     if model.kind == "exponential":
         z = jax.nn.relu(emb)
     else:
-        z = _rows_times_transpose(emb, params["W"])
+        product = _rows_times_transpose_invariant if invariant_grad else _rows_times_transpose
+        z = product(emb, params["W"])
     return layer_norm(z) if model.layer_norm else z
 
 
@@ -131,7 +136,6 @@ def hidden(model: Model, params: dict, tokens):
 _LEFT_PRODUCT_ROWS = 64
 
 
-@jax.custom_vjp
 def _rows_times_transpose(rows, matrix):
     """rows @ matrixᵀ, (B, d) × (d, d)ᵀ, in the faster of two layouts for B."""
     if rows.shape[0] <= _LEFT_PRODUCT_ROWS:
@@ -139,35 +143,43 @@ def _rows_times_transpose(rows, matrix):
     return jnp.matmul(rows, matrix.T, precision=_HIGHEST)
 
 
-def _rows_times_transpose_fwd(rows, matrix):
+# The same product with its gradients as row-major products (g W, gᵀ rows). Autodiff of
+# the (W embᵀ)ᵀ layout gives ∂rows as a dot that XLA's CPU backend hands to Eigen, which
+# splits its d-long sums over its threads: the learnable model's trained parameters then
+# depended on how many CPUs the process may use (a run pinned to one core differed from
+# one on two at d = 1000), so a `train_sweep` worker would not repeat the parent's bits.
+# These products give the same bits on any number of threads (tests/test_train_grid.py),
+# at ~5 % more time per step for the learnable model (benchmarks/README.md, fifth session).
+_rows_times_transpose_invariant = jax.custom_vjp(_rows_times_transpose)
+
+
+def _invariant_fwd(rows, matrix):
     return _rows_times_transpose(rows, matrix), (rows, matrix)
 
 
-# The gradients in row-major products (g W, gᵀ rows). Differentiating the (W embᵀ)ᵀ layout
-# instead gave ∂rows as a dot that XLA's CPU backend hands to Eigen, which splits its
-# d-long sums over its threads: the learnable model's numbers then depended on the number
-# of CPUs the process may use (a run pinned to one core differed from one on two, at
-# d = 1000). These products give the same bits on any number of threads
-# (tests/test_train_grid.py), at 8 % more time per step for the learnable model alone.
-def _rows_times_transpose_bwd(residuals, grad):
+def _invariant_bwd(residuals, grad):
     rows, matrix = residuals
     return (jnp.matmul(grad, matrix, precision=_HIGHEST),
             jnp.matmul(grad.T, rows, precision=_HIGHEST))
 
 
-_rows_times_transpose.defvjp(_rows_times_transpose_fwd, _rows_times_transpose_bwd)
+_rows_times_transpose_invariant.defvjp(_invariant_fwd, _invariant_bwd)
 
 
-def logits(model: Model, params: dict, tokens):
-    """Logits u_yᵀ h(x), shape (B, M); `params` holds trained and frozen arrays."""
-    return jnp.matmul(hidden(model, params, tokens), params["U"].T, precision=_HIGHEST)
+def logits(model: Model, params: dict, tokens, *, invariant_grad: bool = False):
+    """Logits u_yᵀ h(x), shape (B, M); `params` holds trained and frozen arrays
+    (`invariant_grad`: see `hidden`)."""
+    return jnp.matmul(hidden(model, params, tokens, invariant_grad=invariant_grad),
+                      params["U"].T, precision=_HIGHEST)
 
 
-def loss(model: Model, params: dict, tokens, labels, weights=None):
+def loss(model: Model, params: dict, tokens, labels, weights=None, *,
+         invariant_grad: bool = False):
     """Cross-entropy: mean over the batch, or Σ weights·CE when weights are given
-    (weights = p over all tokens gives the population loss)."""
+    (weights = p over all tokens gives the population loss; `invariant_grad`: see
+    `hidden`)."""
     losses = optax.softmax_cross_entropy_with_integer_labels(
-        logits(model, params, tokens), labels)
+        logits(model, params, tokens, invariant_grad=invariant_grad), labels)
     if weights is None:
         return jnp.mean(losses)
     return jnp.sum(weights * losses)

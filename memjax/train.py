@@ -335,7 +335,7 @@ def train_from(draws: Draws, config: TrainConfig, step_size: StepSize,
             params, opt_state = state
             toks, labels, weights = batch_of(t, tokens)
             objective = lambda p: models.loss(model, dict(frozen, **p), toks, labels,
-                                              weights)
+                                              weights, invariant_grad=True)
             grads = jax.grad(objective)(params)
             updates, opt_state = tx.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state

@@ -292,9 +292,9 @@ def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
         place(i, err, fin)
 
     if workers > 1 and len(todo) > 1:
-        _run_in_workers(key, [blocks[i] for i in todo], todo, finished, workers,
-                        (step_size, zipf_exponent, seeds, memory_budget),
-                        [costs[i]["flops"] for i in todo])
+        largest_first = sorted(todo, key=lambda i: -costs[i]["flops"])
+        _run_in_workers(key, [(i, blocks[i]) for i in largest_first], finished, workers,
+                        (step_size, zipf_exponent, seeds, memory_budget))
     else:
         for i in todo:
             finished(i, *_run_block(key, blocks[i], step_size, zipf_exponent, seeds,
@@ -330,48 +330,43 @@ def _worker_init(cpus, x64: bool, cache_dir) -> None:
         cli.use_cache(cache_dir)
 
 
-def _worker_block(key_data, key_impl, block, step_size, zipf_exponent, seeds,
-                  memory_budget):
-    """`_run_block` in a worker process, from a picklable key."""
-    key = jax.random.wrap_key_data(key_data, impl=key_impl)
-    return _run_block(key, block, step_size, zipf_exponent, seeds, memory_budget)
-
-
-def _run_in_workers(key, blocks, ids, finished, workers, args, costs) -> None:
-    """Computes `blocks` in `workers` fresh processes, largest first; `finished(id, err,
-    fin)` as each comes back. A failure (or Ctrl-C) cancels the blocks not started and
-    is raised once the running ones stop; the finished ones are already written."""
+def _run_in_workers(key, jobs, finished, workers, args) -> None:
+    """Computes the blocks of `jobs` ((id, block) pairs) in `workers` fresh processes, in
+    that order; `finished(id, error, finite)` as each comes back. A failure (or Ctrl-C)
+    cancels the blocks not started and is raised once the running ones stop; the blocks
+    finished by then have been handed to `finished` (which writes them)."""
     import concurrent.futures as cf
     import multiprocessing
 
     step_size, zipf_exponent, seeds, memory_budget = args
     step_size = StepSize(*(np.asarray(a) for a in step_size))
-    key_args = (np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key)))
     context = multiprocessing.get_context("spawn")  # JAX's threads do not survive fork
     setup = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
     pools = [cf.ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init,
                                     initargs=(cpus, *setup))
-             for cpus in _cpu_shares(min(workers, len(blocks)))]
-    queue = sorted(range(len(blocks)), key=lambda j: -costs[j])
-    running = {}
+             for cpus in _cpu_shares(min(workers, len(jobs)))]
+    queue, running = list(jobs), {}  # running: future -> (pool, block id)
     try:
         while queue or running:
+            busy = [pool for pool, _ in running.values()]
             for pool in pools:
-                if queue and pool not in [p for p, _ in running.values()]:
-                    j = queue.pop(0)
-                    future = pool.submit(_worker_block, *key_args, blocks[j], step_size,
-                                         zipf_exponent, seeds, memory_budget)
-                    running[future] = (pool, j)
+                if queue and pool not in busy:
+                    i, block = queue.pop(0)
+                    running[pool.submit(_run_block, key, block, step_size, zipf_exponent,
+                                        seeds, memory_budget)] = (pool, i)
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                _, j = running.pop(future)
-                finished(ids[j], *future.result())
-    except BaseException:
+                _, i = running.pop(future)
+                finished(i, *future.result())
+    except cf.process.BrokenProcessPool as error:
+        raise RuntimeError(
+            "a train_sweep worker process stopped before returning its block (killed, "
+            "out of memory, or it could not start: a script that calls train_sweep with "
+            "workers > 1 must do so under `if __name__ == '__main__':`, since each worker "
+            "imports the script again); the blocks finished before are saved") from error
+    finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    for pool in pools:
-        pool.shutdown(wait=True)
 
 
 def _result(errors, finite, coords, config) -> SweepResult:

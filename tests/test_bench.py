@@ -3,6 +3,7 @@ accounting matches a hand count, and bad arguments fail clearly. No timing is as
 
 import json
 import math
+import os
 
 import pytest
 
@@ -228,3 +229,24 @@ def test_benchmark_scripts_profile_a_reproduce_target(script, args, tmp_path):
         "bench_reproduce") else json.loads(text)["targets"])
     assert [r["target"] for r in rows] == ["memory-matrices"]
     assert rows[0]["wall_s"] > 0 and rows[0]["programs"] >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs to pin a child to one")
+def test_block_timing_child_can_be_pinned_to_one_cpu():
+    # `bench_train.py --blocks --one-cpu` times blocks as a pinned train_sweep worker
+    # runs them; the child reports the CPUs it was allowed. A tiny block (d = 10, 5 steps).
+    import pathlib
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import bench_train
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    block = ("matrix", "adam", 10, 16, 5)
+    pinned = bench_train._block_in_child(block, str(root), one_cpu=True)
+    free = bench_train._block_in_child(block, str(root))
+    assert pinned["cpus"] == 1 and free["cpus"] == len(os.sched_getaffinity(0))
+    assert pinned["errors"] == free["errors"]  # the same bits on one CPU

@@ -315,10 +315,12 @@ def test_flop_counts_are_those_of_the_products_of_a_step(kind):
 
 
 
+@pytest.mark.parametrize("invariant", [False, True])
 @pytest.mark.parametrize("kind", ["matrix", "learnable"])
 @pytest.mark.parametrize("rows", [16, models._LEFT_PRODUCT_ROWS,
                                   models._LEFT_PRODUCT_ROWS + 1, 100])
-def test_both_layouts_of_the_hidden_product_equal_emb_times_w_transposed(kind, rows):
+def test_both_layouts_of_the_hidden_product_equal_emb_times_w_transposed(kind, rows,
+                                                                         invariant):
     # A few rows are multiplied as (W embᵀ)ᵀ, more as emb Wᵀ (`models._rows_times_transpose`,
     # a speed choice); both must give emb Wᵀ and its gradients up to float rounding: each
     # entry is a sum of d = 200 products of O(1/√d) terms, so an error of a few ulps of the
@@ -329,7 +331,8 @@ def test_both_layouts_of_the_hidden_product_equal_emb_times_w_transposed(kind, r
     plain = lambda p: jnp.matmul(p["E"][tokens], p["W"].T,
                                  precision=jax.lax.Precision.HIGHEST)
     params = dict(frozen, **trained)
-    ours = lambda p: models.hidden(Model(kind), p, tokens)
+    # invariant_grad: the training loop's product, whose gradient is a custom VJP.
+    ours = lambda p: models.hidden(Model(kind), p, tokens, invariant_grad=invariant)
     tol = 1e-4 if jnp.result_type(float) == jnp.float32 else 1e-12
     np.testing.assert_allclose(ours(params), plain(params), rtol=tol, atol=tol)
     weights = jax.random.normal(jax.random.key(4), (rows, dim))
@@ -338,6 +341,27 @@ def test_both_layouts_of_the_hidden_product_equal_emb_times_w_transposed(kind, r
     for name in ("W", "E"):
         np.testing.assert_allclose(ours_grad[name], plain_grad[name], rtol=tol,
                                    atol=tol * float(jnp.max(jnp.abs(plain_grad[name]))))
+
+
+def test_the_public_loss_supports_forward_mode_and_the_training_product_matches_it():
+    # models.loss is composable: a Hessian-vector product (forward over reverse) works by
+    # default; invariant_grad=True (reverse mode only) gives the same loss and gradient
+    # within float rounding (the same products, summed in another order), the same
+    # tolerance argument as above.
+    model = Model("learnable", layer_norm=True)
+    trained, frozen = models.split(model, *_draws(dim=64, num_inputs=100)[:3])
+    tokens = jax.random.randint(jax.random.key(5), (16,), 0, 100)
+    labels = tokens % 5
+    loss = lambda w, inv=False: models.loss(model, {**frozen, **trained, "W": w}, tokens,
+                                            labels, invariant_grad=inv)
+    w = trained["W"]
+    hvp = jax.jvp(jax.grad(loss), (w,), (jnp.ones_like(w),))[1]
+    assert hvp.shape == w.shape and bool(jnp.all(jnp.isfinite(hvp)))
+    tol = 1e-4 if jnp.result_type(float) == jnp.float32 else 1e-12
+    np.testing.assert_allclose(loss(w, True), loss(w), rtol=tol)
+    grad, plain = jax.grad(loss)(w, True), jax.grad(loss)(w)
+    np.testing.assert_allclose(grad, plain, rtol=tol,
+                               atol=tol * float(jnp.max(jnp.abs(plain))))
 
 # --- Bad input -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import socket
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from memjax import _checkpoint, train_grid
@@ -227,3 +228,84 @@ def test_calibration_blocks_run_and_give_a_usable_time_model():
         optimizers_=(train_grid.Optimizer("sgd"),), layer_norms=(False,))
     small, large = (train_grid.projected_seconds([b], 40, rates) for b in blocks)
     assert 0 < small < large
+
+
+# --- Blocks in worker processes (issue 12) -------------------------------------------------
+
+def test_workers_give_the_same_bits_write_every_block_and_resume(tmp_path):
+    # Two worker processes, each pinned to its own CPUs, compute the blocks; the parent
+    # writes them. The result must be one process's, bit for bit, and a rerun after two
+    # block files were lost must recompute those two only (the others keep their files).
+    serial = train_grid.train_sweep(KEY, num_seeds=2, **GRID)
+    parallel = train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", workers=2,
+                                      **GRID)
+    np.testing.assert_array_equal(parallel.error, serial.error)
+    np.testing.assert_array_equal(parallel.finite, serial.finite)
+    files = sorted((tmp_path / "a.blocks").glob("block-*.npz"))
+    assert len(files) == 4  # (layer norm) × (B): one file per block
+    for lost in files[:2]:
+        lost.unlink()
+    kept = {f: f.stat().st_mtime_ns for f in files[2:]}
+    resumed = train_grid.train_sweep(KEY, num_seeds=2, out=tmp_path / "a", workers=2,
+                                     **GRID)
+    np.testing.assert_array_equal(resumed.error, serial.error)
+    assert all(f.exists() for f in files)
+    assert {f: f.stat().st_mtime_ns for f in kept} == kept  # read back, not recomputed
+    np.testing.assert_array_equal(train_grid.load(tmp_path / "a").error, serial.error)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs to compare one CPU with several")
+def test_a_learnable_run_has_the_same_bits_on_one_cpu_as_on_several():
+    # A worker is pinned to its share of the CPUs, so XLA gives it fewer threads. At
+    # d = 1000 the learnable model's ∂e_x, as autodiff wrote it, was a dot that XLA's CPU
+    # backend hands to Eigen, which splits its 1000-long sums over its threads: a process
+    # on one CPU got other bits than one on two (models._rows_times_transpose). The
+    # trained parameters themselves are compared, not just the errors.
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from memjax import train
+
+    config = train.TrainConfig(100, 5, 1000, 16, (8,), model="learnable", optimizer="sgd",
+                               record=True)
+    kwargs = dict(zipf_exponent=2.0, num_seeds=1)
+    here = train.train_runs(KEY, config, (10.0,), **kwargs)
+    one_cpu = {min(os.sched_getaffinity(0))}
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=train_grid._worker_init,
+                                initargs=(one_cpu, bool(jax.config.jax_enable_x64),
+                                          None)) as pool:
+        there = pool.submit(train.train_runs, KEY, config, (10.0,), **kwargs).result()
+    for name in ("W", "E", "U"):
+        np.testing.assert_array_equal(np.asarray(there.params[name]),
+                                      np.asarray(here.params[name]), err_msg=name)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(workers=0), "workers"),
+    (dict(workers=2, devices=jax.local_devices()), "workers.*each worker process"),
+    (dict(workers=2, optimizers=(train_grid.Optimizer(kind=optax.sgd(0.1)),)),
+     "workers.*cannot be sent"),
+])
+def test_bad_workers_name_the_argument(change, message):
+    with pytest.raises(ValueError, match=message):
+        train_grid.train_sweep(KEY, **dict(GRID, **change))
+
+
+def test_the_projection_deals_blocks_to_the_workers():
+    # With w workers the projection is the largest load after dealing the blocks largest
+    # first (running time × WORKER_SLOWDOWN): at least the longest block and the total
+    # over w, at most the one-process total × the slowdown.
+    rates = {"step_overhead_s": 1e-4, "flops_per_s": 1e11, "entries_per_s": 1e9,
+             "compile_s": 1.0}
+    blocks = train_grid.sweep_blocks(
+        num_inputs=100, num_outputs=5, dims=(10, 100, 1000), batch_sizes=(16, 64),
+        num_samples=(1024,), models_=(train_grid.Model("learnable"),),
+        optimizers_=(train_grid.Optimizer("sgd"),), layer_norms=(False,))
+    each = [train_grid.projected_seconds([b], 40, rates) for b in blocks]
+    one = train_grid.projected_seconds(blocks, 40, rates)
+    two = train_grid.projected_seconds(blocks, 40, rates, workers=2)
+    assert one == pytest.approx(sum(each))
+    assert max(each) <= two <= one * train_grid.WORKER_SLOWDOWN
+    assert two >= one / 2
