@@ -149,10 +149,12 @@ def train_sweep(key, *, num_inputs: int = 100, num_outputs: int = 5,
       workers: CPU processes computing blocks side by side (1: this process). Each
         worker is a fresh process pinned to its own share of this process's CPUs (on
         Linux), largest blocks first; this process writes every finished block. On the
-        2-core CPU of benchmarks/README.md two workers run the §5.6 grid's d = 1000
-        steps 1.4× as fast as one process using both cores for each step. A block's
-        numbers do not depend on `workers`. CPU only, with the default `devices` and
-        named optimizers (a user's optax transformation cannot be sent to a process).
+        2-core CPU of benchmarks/README.md two workers ran the full §5.6 grid in 54.4
+        min against 71.7 in one process whose steps use both cores. A block's numbers
+        do not depend on `workers`. CPU only, with the default `devices` and named
+        optimizers (a user's optax transformation cannot be sent to a process); a
+        script must call this under `if __name__ == "__main__":` (each worker imports
+        it again, as Python's spawn start method does).
 
     Returns:
       A `memjax.SweepResult` with dims `SWEEP_DIMS` and `.finite` (same shape): a run
@@ -471,10 +473,12 @@ def calibrate(key, *, num_inputs: int = 100, num_outputs: int = 5, num_seeds: in
             "entries_per_s": float(1 / coef[2]), "compile_s": float(np.median(compiles))}
 
 
-# A worker pinned to one of the 2 cores ran the d = 1000 steps this much slower than one
-# process using both (learnable SGD 1.66 vs 1.06 ms per step, matrix Adam 0.85 vs 0.61;
-# benchmarks/README.md, fifth session), so two workers are ~1.3× as fast on running and
-# 2× on compiling (single-threaded either way).
+# A process pinned to one of the 2 cores ran the grid's d ≥ 500 steps 1.47–1.65× slower
+# than one using both (learnable SGD, d = 1000, B = 16: 1.88 vs 1.16 ms per run-step;
+# matrix Adam 1.48 vs 0.92; `bench_train.py --blocks --one-cpu`, benchmarks/README.md,
+# fifth session), so two workers run ~1.25× as fast and compile 2× as fast (compiling is
+# single-threaded either way). With 1.55 the full grid was projected at 60.6 min for a
+# run of 53.9 (the model over-predicts this machine by ~10 % in one process too).
 WORKER_SLOWDOWN = 1.55
 
 
