@@ -54,3 +54,37 @@ def test_schedules_overwriting_row_is_the_paired_rise_of_the_saved_errors(tmp_pa
     assert row.measured == pytest.approx(gap.mean(), rel=1e-6)
     assert row.reference == pytest.approx(3 * gap.std(ddof=1) / 2, rel=1e-6)  # 3 SE, 4 seeds
     assert row.verdict == ("agrees" if gap.mean() > 3 * gap.std(ddof=1) / 2 else "disagrees")
+
+
+
+def test_the_optimizer_grid_target_runs_its_blocks_in_jobs_worker_processes(tmp_path,
+                                                                             monkeypatch):
+    # `memjax reproduce --jobs N --only optimizer-grid` hands N to train_sweep(workers=N)
+    # (the bits do not depend on it: tests/test_train_grid.py); by default it uses the
+    # CLI's default (2 on a CPU with 2 cores or more). Calibration and the grid itself are
+    # replaced here: only what the target passes is checked.
+    from memjax import train_grid
+    from memjax.reproduce import cli
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def sweep(*args, workers=1, **kwargs):
+        seen.append(workers)
+        raise Stop
+
+    monkeypatch.setattr(train_grid, "calibrate", lambda key, quick: {
+        "step_overhead_s": 1e-4, "flops_per_s": 1e11, "entries_per_s": 1e9,
+        "compile_s": 1.0})
+    monkeypatch.setattr(train_grid, "train_sweep", sweep)
+    grid = TARGETS["optimizer-grid"].load()
+    for jobs in (1, 2, None):
+        with pytest.raises(Stop):
+            grid(tmp_path, key=jax.random.key(0), quick=True, seeds=2, progress=False,
+                 jobs=jobs)
+    with pytest.raises(Stop):
+        cli.run(tmp_path / "cli", ["optimizer-grid"], quick=True, seeds=2, jobs=3,
+                progress=False)
+    assert seen == [1, 2, cli.default_jobs(), 3]

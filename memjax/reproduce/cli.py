@@ -64,9 +64,9 @@ def add_reproduce_parser(subparsers):
     p.add_argument("--list", action="store_true", help="list the targets and exit")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--jobs", type=int, default=None,
-                   help="targets run at once, each in its own process (default: 2 on a "
-                        "CPU with 2 or more cores, else 1); a target's numbers do not "
-                        "depend on it")
+                   help="targets run at once, each in its own process, and the "
+                        "optimizer grid's worker processes (default: 2 on a CPU with 2 "
+                        "or more cores, else 1); a target's numbers do not depend on it")
     p.set_defaults(run=run_reproduce)
 
 
@@ -154,7 +154,8 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
     its own staging folder (`<out>/.staging/<name>`); its files move into `out_dir` when
     it finishes. A target's key depends on its name only, so its numbers are the same
     whatever `jobs` is. Targets that keep state between runs in subfolders (the
-    resumable optimizer grid) always run in this process.
+    resumable optimizer grid) always run in this process; the optimizer grid computes
+    its blocks in `jobs` worker processes.
     """
     from memjax.reproduce import report, style
 
@@ -221,7 +222,7 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
             continue
         announce(name)
         manifest = _compute(out, name, targets[name], style, report, progress=progress,
-                            config=_config(name, **kwargs), **kwargs)
+                            config=_config(name, **kwargs), jobs=jobs, **kwargs)
         _write_manifest(out, name, manifest)
         print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
         finish(name, manifest)
@@ -233,12 +234,13 @@ def run(out_dir, names, *, key=0, quick=False, seeds=None, conventions="memjax",
 
 
 def _compute(out, name, target, style, report, *, key, quick, seeds, conventions,
-             progress, config) -> dict:
+             progress, config, jobs=1) -> dict:
     import jax
 
     fn = target.load()
-    extra = {"conventions": conventions} if "conventions" in inspect.signature(
-        fn).parameters else {}
+    accepted = inspect.signature(fn).parameters  # conventions, jobs: where a target uses them
+    extra = {k: v for k, v in (("conventions", conventions), ("jobs", jobs))
+             if k in accepted}
     before = _snapshot(out)
     begin = time.perf_counter()
     # A target's key depends on its name only, not on which other targets run.

@@ -16,12 +16,13 @@ from __future__ import annotations
 import pathlib
 import time
 
+import jax
 import numpy as np
 
 from memjax import data, plot, theory, train_grid
 from memjax.models import Model
 from memjax.optimizers import Optimizer
-from memjax.reproduce import style
+from memjax.reproduce import cli, style
 from memjax.reproduce.claims import comparison_check
 from memjax.reproduce.report import Claim, new_figure, save_data, save_figure
 
@@ -344,8 +345,10 @@ def error_vs_samples(out_dir, *, key, quick=False, seeds=None, progress=False):
     return _plot_samples(result, out_dir, "train_samples", dim=dim, batch=64)
 
 
-def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
-    """The full §5.6 grid (40,320 runs with 10 seeds), resumable, projected time first."""
+def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False, jobs=None):
+    """The full §5.6 grid (40,320 runs with 10 seeds), resumable, projected time first;
+    its blocks in `jobs` worker processes (default: `memjax reproduce`'s default, 2 on a
+    CPU with 2 cores or more, else 1)."""
     grid = dict(FULL_GRID)
     if quick:  # every figure's slice, at one small d: 32 blocks
         grid.update(dims=(10,), num_samples=(1024, 2048), models=("matrix", "learnable"))
@@ -359,9 +362,8 @@ def optimizer_grid(out_dir, *, key, quick=False, seeds=None, progress=False):
         models_=tuple(Model(m) for m in grid["models"]),
         optimizers_=tuple(Optimizer(o) for o in grid["optimizers"]),
         layer_norms=grid["layer_norms"])
-    from memjax.reproduce.cli import default_jobs
-
-    workers = default_jobs()  # 2 CPU processes on a CPU with 2 cores or more, else 1
+    workers = cli.default_jobs() if jobs is None else jobs
+    workers = workers if jax.default_backend() == "cpu" else 1  # one process per device
     rates = train_grid.calibrate(key, quick=quick)
     seconds = train_grid.projected_seconds(blocks, num_seeds * len(grid["learning_rates"]),
                                            rates, workers)
