@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import _atomic, _checkpoint, _checks, _devices
+from memjax import _atomic, _checkpoint, _checks, _devices, _processes
 from memjax import models as models_lib
 from memjax import optimizers as optimizers_lib
 from memjax.models import Model
@@ -294,81 +294,16 @@ def _run_blocks(key, blocks, shape, identity, step_size, zipf_exponent, seeds,
         place(i, err, fin)
 
     if workers > 1 and len(todo) > 1:
-        largest_first = sorted(todo, key=lambda i: -costs[i]["flops"])
-        _run_in_workers(key, [(i, blocks[i]) for i in largest_first], finished, workers,
-                        (step_size, zipf_exponent, seeds, memory_budget))
+        sizes = StepSize(*(np.asarray(a) for a in step_size))  # host arrays: picklable
+        tasks = [(i, (key, blocks[i], sizes, zipf_exponent, seeds, memory_budget))
+                 for i in sorted(todo, key=lambda i: -costs[i]["flops"])]  # largest first
+        _processes.run(_run_block, tasks, lambda i, out: finished(i, *out), workers)
     else:
         for i in todo:
             finished(i, *_run_block(key, blocks[i], step_size, zipf_exponent, seeds,
                                     memory_budget, devices=devices))
     bar.close()
     return errors, finite
-
-
-def _cpu_shares(workers: int) -> list:
-    """Disjoint CPU sets, one per worker, from this process's (None each where CPUs
-    cannot be pinned: not Linux, or fewer CPUs than workers)."""
-    import os
-
-    if not hasattr(os, "sched_getaffinity"):
-        return [None] * workers
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < workers:
-        return [None] * workers
-    return [set(share.tolist()) for share in np.array_split(np.asarray(cpus), workers)]
-
-
-def _worker_init(cpus, x64: bool, cache_dir) -> None:
-    """A worker process's set-up, before it computes: its CPUs (XLA's threads, started
-    later, inherit them), x64 and the persistent cache as in the parent."""
-    import os
-
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
-    jax.config.update("jax_enable_x64", x64)
-    if cache_dir:
-        from memjax import cli
-
-        cli.use_cache(cache_dir)
-
-
-def _run_in_workers(key, jobs, finished, workers, args) -> None:
-    """Computes the blocks of `jobs` ((id, block) pairs) in `workers` fresh processes, in
-    that order; `finished(id, error, finite)` as each comes back. A failure (or Ctrl-C)
-    cancels the blocks not started and is raised once the running ones stop; the blocks
-    finished by then have been handed to `finished` (which writes them)."""
-    import concurrent.futures as cf
-    import multiprocessing
-
-    step_size, zipf_exponent, seeds, memory_budget = args
-    step_size = StepSize(*(np.asarray(a) for a in step_size))
-    context = multiprocessing.get_context("spawn")  # JAX's threads do not survive fork
-    setup = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
-    pools = [cf.ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init,
-                                    initargs=(cpus, *setup))
-             for cpus in _cpu_shares(min(workers, len(jobs)))]
-    queue, running = list(jobs), {}  # running: future -> (pool, block id)
-    try:
-        while queue or running:
-            busy = [pool for pool, _ in running.values()]
-            for pool in pools:
-                if queue and pool not in busy:
-                    i, block = queue.pop(0)
-                    running[pool.submit(_run_block, key, block, step_size, zipf_exponent,
-                                        seeds, memory_budget)] = (pool, i)
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                _, i = running.pop(future)
-                finished(i, *future.result())
-    except cf.process.BrokenProcessPool as error:
-        raise RuntimeError(
-            "a train_sweep worker process stopped before returning its block (killed, "
-            "out of memory, or it could not start: a script that calls train_sweep with "
-            "workers > 1 must do so under `if __name__ == '__main__':`, since each worker "
-            "imports the script again); the blocks finished before are saved") from error
-    finally:
-        for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _result(errors, finite, coords, config) -> SweepResult:

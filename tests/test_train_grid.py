@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from memjax import _checkpoint, train_grid
+from memjax import _checkpoint, _processes, train_grid
 
 KEY = jax.random.key(0)
 GRID = dict(num_inputs=20, num_outputs=5, zipf_exponent=2.0, dims=(8,), batch_sizes=(4, 8),
@@ -273,7 +273,7 @@ def test_a_learnable_run_has_the_same_bits_on_one_cpu_as_on_several():
     here = train.train_runs(KEY, config, (10.0,), **kwargs)
     one_cpu = {min(os.sched_getaffinity(0))}
     with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=train_grid._worker_init,
+                                initializer=_processes.init,
                                 initargs=(one_cpu, bool(jax.config.jax_enable_x64),
                                           None)) as pool:
         there = pool.submit(train.train_runs, KEY, config, (10.0,), **kwargs).result()
