@@ -96,11 +96,14 @@ def alias_table(probs: Real[ArrayLike, " N"]) -> AliasTable:
     total = probs.sum()
     if not math.isfinite(total):  # finite entries whose float64 sum overflows
         _checks.fail("probs", probs, "weights whose sum is finite in float64")
-    return _alias_from_scaled(tuple((probs * (len(probs) / total)).tolist()))
+    # The cache holds host arrays: a JAX array made while tracing (a call inside jit) would
+    # be a tracer, and a later call would get it back after its trace had ended.
+    threshold, alias = _alias_from_scaled(tuple((probs * (len(probs) / total)).tolist()))
+    return AliasTable(jnp.asarray(threshold), jnp.asarray(alias))
 
 
 @functools.lru_cache(maxsize=32)
-def _alias_from_scaled(scaled: tuple[float, ...]) -> AliasTable:
+def _alias_from_scaled(scaled: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     # Vose's algorithm: pair each under-full bin with an over-full donor.
     scaled = list(scaled)
     num = len(scaled)
@@ -117,8 +120,7 @@ def _alias_from_scaled(scaled: tuple[float, ...]) -> AliasTable:
     # Bins left over hold exactly 1 up to rounding: they always keep their own token.
     threshold = np.minimum(np.round(np.asarray(keep) * 2.0**32), 2.0**32 - 1)
     threshold[np.asarray(keep) >= 1.0] = 2.0**32 - 1
-    return AliasTable(jnp.asarray(threshold.astype(np.uint32)),
-                      jnp.asarray(np.asarray(alias, np.int32)))
+    return threshold.astype(np.uint32), np.asarray(alias, np.int32)
 
 
 def zipf_alias_table(num_inputs: int, zipf_exponent: float) -> AliasTable:

@@ -151,6 +151,17 @@ def test_alias_table_of_a_small_vector_is_exact_and_normalises():
     np.testing.assert_allclose(implied[[0, 2]], [0.5, 0.5], rtol=0, atol=2.0**-32)
 
 
+def test_an_alias_table_built_inside_jit_does_not_leak_into_later_calls():
+    # The tables are cached by law. The cache once held JAX arrays: built first inside a
+    # jitted function (the memory-matrices target does), it kept that trace's tracers, and
+    # the next call outside (a notebook, in the same process) raised UnexpectedTracerError.
+    law = (13, 1.25)  # a law no other test builds, so this call is the first
+    inside = jax.jit(lambda key: data.sample_tokens(key, data.zipf_alias_table(*law), 64))
+    first = inside(jax.random.key(0))
+    outside = data.sample_tokens(jax.random.key(0), data.zipf_alias_table(*law), 64)
+    np.testing.assert_array_equal(first, outside)
+
+
 def test_sample_tokens_never_draw_a_zero_probability_token():
     table = data.alias_table([0.5, 0.0, 0.5])
     tokens = np.asarray(data.sample_tokens(jax.random.key(0), table, 2048))
