@@ -149,8 +149,8 @@ def _rows_times_transpose(rows, matrix):
 # depended on how many CPUs the process may use (a run pinned to one core differed from
 # one on two at d = 1000), so a `train_sweep` worker would not repeat the parent's bits.
 # These products give the same bits on any number of threads (tests/test_train_grid.py),
-# at no measurable cost (the grid's d = 1000 blocks within ±2 % of the autodiff form, on
-# two cores and on one: benchmarks/README.md, fifth session).
+# at no measurable cost (the grid's d ≥ 500 blocks within −7 % to +2 % of the autodiff
+# form per step, on two cores and on one: benchmarks/README.md, fifth session).
 _rows_times_transpose_invariant = jax.custom_vjp(_rows_times_transpose)
 
 
