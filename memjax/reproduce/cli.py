@@ -278,14 +278,12 @@ def _worker(out, name, kwargs, x64, cache_dir) -> dict:
     """Runs one target in this (fresh) process, in its staging folder: its manifest."""
     import shutil
 
-    import jax
-
-    jax.config.update("jax_enable_x64", x64)
-    if cache_dir:  # the parent's persistent cache (XLA_FLAGS came with the environment)
-        from memjax import cli
-
-        cli.use_cache(cache_dir)
+    from memjax import _processes
     from memjax.reproduce import report, style
+
+    # The parent's x64 setting and persistent cache (XLA_FLAGS came with the environment);
+    # a target's process is not pinned: it may use every core.
+    _processes.init(None, x64, cache_dir)
 
     stage = _staging(out, name)
     shutil.rmtree(stage, ignore_errors=True)  # what an interrupted run left
