@@ -73,3 +73,20 @@ def pytest_report_header(config):
     return (f"jax {jax.__version__}, default float "
             f"{np.dtype(jnp.result_type(float)).name} (JAX_ENABLE_X64="
             f"{int(jax.config.jax_enable_x64)})")
+
+
+@pytest.fixture(name="calls")
+def calls_fixture(monkeypatch):
+    """tiny_sweep.Calls: the seeds of every chunk computed; set `calls.stop_after` to
+    interrupt the sweep."""
+    import tiny_sweep
+
+    return tiny_sweep.spy_on_chunks(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """tiny_sweep.small() without interruption, once per test module."""
+    import tiny_sweep
+
+    return tiny_sweep.small()

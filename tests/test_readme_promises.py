@@ -17,56 +17,13 @@ import pytest
 
 import memjax
 from memjax import _atomic, _checkpoint, cli, grid, schemes
+from tiny_sweep import KEY, SMALL, interrupted, small
 
-KEY = jax.random.key(3)
-SMALL = dict(num_inputs=40, num_outputs=3, zipf_exponent=1.5, dims=(4, 8),
-             num_samples=(0, 6, math.inf),
-             schemes=(schemes.population(1.0), schemes.empirical(0.0, top=3)),
-             num_seeds=5, seed_chunk=2)
+# The CLI form of tiny_sweep.SMALL.
 CLI = ["sweep", "--num-inputs", "40", "--num-outputs", "3", "--zipf-exponent", "1.5",
        "--dims", "4,8", "--num-samples", "0,6,inf", "--num-seeds", "5", "--seed-chunk",
        "2", "--scheme", "population:power=1", "--scheme", "empirical:power=0,top=3",
        "--key", "3", "--no-progress"]
-
-
-def small(**overrides):
-    return memjax.sweep(overrides.pop("key", KEY), **{**SMALL, **overrides})
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return small()
-
-
-@pytest.fixture(name="calls")
-def calls_fixture(monkeypatch):
-    """The seeds of every chunk computed; `calls.stop_after = k` interrupts (Ctrl-C)
-    the sweep when its (k+1)-th chunk starts."""
-    original = grid._chunk_errors
-
-    class Calls(list):
-        stop_after = None
-
-    calls = Calls()
-
-    def counted(config, key, seeds, *args):
-        if calls.stop_after is not None and len(calls) == calls.stop_after:
-            raise KeyboardInterrupt
-        calls.append(sorted(np.asarray(seeds).tolist())[:len(seeds)])
-        return original(config, key, seeds, *args)
-
-    monkeypatch.setattr(grid, "_chunk_errors", counted)
-    return calls
-
-
-def interrupted(calls, after=1, **overrides):
-    """Runs `small(**overrides)` and stops it (Ctrl-C) after `after` chunks."""
-    calls.clear()
-    calls.stop_after = after
-    with pytest.raises(KeyboardInterrupt):
-        small(**overrides)
-    calls.clear()
-    calls.stop_after = None
 
 
 # --- Long sweeps survive interruption --------------------------------------------------

@@ -2,7 +2,6 @@
 finished, and refuses damaged or foreign checkpoint files (memjax/_checkpoint.py)."""
 
 import json
-import math
 import os
 import socket
 import subprocess
@@ -14,42 +13,8 @@ import numpy as np
 import pytest
 
 import memjax
-from memjax import _atomic, _checkpoint, cli, grid, schemes
-
-KEY = jax.random.key(3)
-SMALL = dict(num_inputs=40, num_outputs=3, zipf_exponent=1.5, dims=(4, 8),
-             num_samples=(0, 6, math.inf),
-             schemes=(schemes.population(1.0), schemes.empirical(0.0, top=3)),
-             num_seeds=5, seed_chunk=2)
-
-
-def small(**overrides):
-    return memjax.sweep(overrides.pop("key", KEY), **{**SMALL, **overrides})
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return small()
-
-
-@pytest.fixture(name="calls")
-def calls_fixture(monkeypatch):
-    """The seeds of every chunk computed; set `calls.stop_after` to interrupt."""
-    original = grid._chunk_errors
-
-    class Calls(list):
-        stop_after = None
-
-    calls = Calls()
-
-    def counted(config, key, seeds, probs, table):
-        if calls.stop_after is not None and len(calls) == calls.stop_after:
-            raise KeyboardInterrupt  # the user stops the sweep
-        calls.append(np.asarray(seeds).tolist())
-        return original(config, key, seeds, probs, table)
-
-    monkeypatch.setattr(grid, "_chunk_errors", counted)
-    return calls
+from memjax import _atomic, _checkpoint, cli, schemes
+from tiny_sweep import small
 
 
 @pytest.fixture(name="write_every_chunk")
