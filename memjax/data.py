@@ -140,6 +140,13 @@ def sample_tokens(key: Key[Array, ""], table: AliasTable,
     """
     _checks.key("key", key)
     num_samples = _checks.int_at_least("num_samples", num_samples, 0, MAX_STREAM)
+    return _sample_tokens(key, table, num_samples)
+
+
+# One compiled program per stream length, not one per operation when called eagerly
+# (1.45 → 0.54 s for the README's first call); the same bits (integer arithmetic only).
+@functools.partial(jax.jit, static_argnames="num_samples")
+def _sample_tokens(key, table, num_samples):
     num_blocks = -(-num_samples // STREAM_BLOCK)
     num_bins = table.alias.shape[0]
 
@@ -181,6 +188,11 @@ def nested_counts(tokens: Int[ArrayLike, " T"], num_inputs: int,
     if sizes and max(sizes) > tokens.shape[0]:
         _checks.fail("sample_sizes", sizes,
                      f"at most the stream length {tokens.shape[0]}")
+    return _nested_counts(tokens, num_inputs, sizes)
+
+
+@functools.partial(jax.jit, static_argnames=("num_inputs", "sizes"))
+def _nested_counts(tokens, num_inputs, sizes):
     ordered = sorted(set(sizes))
     # Segment k holds positions t with ordered[k-1] <= t < ordered[k].
     segment = jnp.searchsorted(jnp.asarray(ordered), jnp.arange(tokens.shape[0]),

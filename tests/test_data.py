@@ -357,6 +357,26 @@ def test_multinomial_counts_have_the_exact_moments_per_token(num_samples):
                    num_samples)
 
 
+def test_stream_and_counts_compile_one_program_per_shape_with_the_bits_of_op_by_op():
+    # Eager calls run one compiled program per (T) and per (N, sizes), not one per
+    # operation; integer arithmetic only, so exactly the tokens and counts that the
+    # operations give one by one (jax.disable_jit).
+    table, key = data.zipf_alias_table(30, 1.2), jax.random.key(13)
+    before = data._sample_tokens._cache_size(), data._nested_counts._cache_size()
+    tokens = data.sample_tokens(key, table, 5000)
+    counts = data.nested_counts(tokens, 30, [10, 5000, 200])
+    data.nested_counts(data.sample_tokens(jax.random.key(14), table, 5000), 30,
+                       [10, 5000, 200])  # other draws: the same two programs
+    assert (data._sample_tokens._cache_size(), data._nested_counts._cache_size()) == (
+        before[0] + 1, before[1] + 1)
+    with jax.disable_jit():
+        eager_tokens = data.sample_tokens(key, table, 5000)
+        eager_counts = data.nested_counts(eager_tokens, 30, [10, 5000, 200])
+    np.testing.assert_array_equal(tokens, eager_tokens)
+    np.testing.assert_array_equal(counts, eager_counts)
+    np.testing.assert_array_equal(counts[1], np.bincount(np.asarray(tokens), minlength=30))
+
+
 def test_multinomial_counts_reach_a_trillion_samples():
     # Float32 holds counts above 2^24 only to rounding, so their sum is T up to rounding;
     # their law is still the multinomial's (each node draws its lighter child's count).

@@ -190,3 +190,23 @@ def test_bad_conventions_raise_naming_conventions(kwargs):
     with pytest.raises(ValueError, match="conventions"):
         memjax.sweep(jax.random.key(0), num_inputs=20, num_outputs=3, zipf_exponent=1.0,
                      dims=[4], num_samples=[10], schemes=["uniform"], **kwargs)
+
+
+def test_draws_compile_one_program_per_shape_with_the_bits_of_op_by_op():
+    # Called eagerly, a draw runs one compiled program per (N, d_max), not one per
+    # operation; that program must give exactly what the operations give one by one
+    # (jax.disable_jit), over more than one row block (1025 rows) and under vmap.
+    key = jax.random.key(11)
+    before = embeddings._draw._cache_size()
+    base = embeddings.draw_base(key, 1025, 6)
+    columns = embeddings.draw_columns(key, 1025, 6)
+    assert embeddings._draw._cache_size() == before + 2  # two layouts, one program each
+    embeddings.draw_base(jax.random.key(12), 1025, 6)  # another key: the same program
+    assert embeddings._draw._cache_size() == before + 2
+    with jax.disable_jit():
+        eager = embeddings.draw_base(key, 1025, 6)
+    np.testing.assert_array_equal(base, eager)
+    np.testing.assert_array_equal(columns, eager.T)
+    keys = jax.random.split(key, 3)
+    vmapped = jax.vmap(lambda k: embeddings.draw_base(k, 40, 3))(keys)
+    np.testing.assert_array_equal(vmapped[1], embeddings.draw_base(keys[1], 40, 3))
