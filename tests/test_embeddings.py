@@ -200,9 +200,10 @@ def test_draws_compile_one_program_per_shape_with_the_bits_of_op_by_op():
     before = embeddings._draw._cache_size()
     base = embeddings.draw_base(key, 1025, 6)
     columns = embeddings.draw_columns(key, 1025, 6)
-    assert embeddings._draw._cache_size() == before + 2  # two layouts, one program each
+    first = embeddings._draw._cache_size()  # two layouts: at most one new program each
+    assert 0 <= first - before <= 2
     embeddings.draw_base(jax.random.key(12), 1025, 6)  # another key: the same program
-    assert embeddings._draw._cache_size() == before + 2
+    assert embeddings._draw._cache_size() == first
     with jax.disable_jit():
         eager = embeddings.draw_base(key, 1025, 6)
     np.testing.assert_array_equal(base, eager)
