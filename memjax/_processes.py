@@ -43,19 +43,22 @@ def init(cpus, x64: bool, cache_dir) -> None:
         cli.use_cache(cache_dir)
 
 
-def run(fn, tasks, finished, workers: int) -> None:
+def run(fn, tasks, finished, workers: int, *, pin: bool = True, started=None) -> None:
     """Calls `fn(*args)` for each `(id, args)` of `tasks` in up to `workers` fresh
     processes, in the order given, and `finished(id, result)` here as each comes back.
 
+    `pin`: each process on its own share of the CPUs (else every process may use every
+    CPU); `started(id)`, if given, is called here as each task is handed to a process.
     `fn` and the arguments must be picklable (module-level functions, host arrays,
     typed keys). A failure (or Ctrl-C) cancels the tasks not started and is raised once
     the running ones stop; the tasks finished by then have been handed to `finished`.
     """
     context = multiprocessing.get_context("spawn")
     setup = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
+    count = min(workers, len(tasks))
     pools = [cf.ProcessPoolExecutor(1, mp_context=context, initializer=init,
                                     initargs=(cpus, *setup))
-             for cpus in cpu_shares(min(workers, len(tasks)))]
+             for cpus in (cpu_shares(count) if pin else [None] * count)]
     queue, running = list(tasks), {}  # running: future -> (pool, task id)
     try:
         while queue or running:
@@ -64,6 +67,8 @@ def run(fn, tasks, finished, workers: int) -> None:
                 if queue and pool not in busy:
                     i, args = queue.pop(0)
                     running[pool.submit(fn, *args)] = (pool, i)
+                    if started is not None:
+                        started(i)
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 _, i = running.pop(future)

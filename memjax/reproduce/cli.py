@@ -274,16 +274,11 @@ def _staging(out, name) -> pathlib.Path:
     return pathlib.Path(out) / ".staging" / name
 
 
-def _worker(out, name, kwargs, x64, cache_dir) -> dict:
+def _worker(out, name, kwargs) -> dict:
     """Runs one target in this (fresh) process, in its staging folder: its manifest."""
     import shutil
 
-    from memjax import _processes
     from memjax.reproduce import report, style
-
-    # The parent's x64 setting and persistent cache (XLA_FLAGS came with the environment);
-    # a target's process is not pinned: it may use every core.
-    _processes.init(None, x64, cache_dir)
 
     stage = _staging(out, name)
     shutil.rmtree(stage, ignore_errors=True)  # what an interrupted run left
@@ -293,48 +288,35 @@ def _worker(out, name, kwargs, x64, cache_dir) -> dict:
 
 
 def _run_apart(out, names, targets, jobs, kwargs, announce, finish):
-    """Runs `names` in up to `jobs` worker processes (longest first); as each finishes,
-    moves its files from its staging folder into `out` (refusing a name another target
-    of this run wrote) and hands its manifest to `finish`. A failure (or Ctrl-C) cancels
-    the targets not started and is raised once the running ones stop."""
-    import concurrent.futures as cf
-    import multiprocessing
+    """Runs `names` in up to `jobs` worker processes (longest first; not pinned: a
+    target may use every core); as each finishes, moves its files from its staging
+    folder into `out` (refusing a name another target of this run wrote) and hands its
+    manifest to `finish`. A failure (or Ctrl-C) cancels the targets not started and is
+    raised once the running ones stop."""
     import os
     import shutil
 
-    import jax
+    from memjax import _processes
 
     written = {}
-    queue = sorted(names, key=lambda n: -(targets[n].quick_seconds if kwargs["quick"]
+    order = sorted(names, key=lambda n: -(targets[n].quick_seconds if kwargs["quick"]
                                           else targets[n].seconds))
-    args = (bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir)
-    context = multiprocessing.get_context("spawn")  # JAX's threads do not survive fork
-    pool = cf.ProcessPoolExecutor(min(jobs, len(names)), mp_context=context)
-    running = {}
-    try:
-        while queue or running:
-            while queue and len(running) < jobs:  # submitted = started: the report says so
-                name = queue.pop(0)
-                running[pool.submit(_worker, str(out), name, kwargs, *args)] = name
-                announce(name)
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                name = running.pop(future)
-                manifest = future.result()
-                stage = _staging(out, name)
-                for f in manifest["files"]:
-                    if f in written:
-                        raise ValueError(f"targets {written[f]!r} and {name!r} both wrote "
-                                         f"{f}; give their files distinct names")
-                    written[f] = name
-                    os.replace(stage / f, pathlib.Path(out) / f)
-                _write_manifest(out, name, manifest)
-                print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
-                finish(name, manifest)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+
+    def done(name, manifest):
+        stage = _staging(out, name)
+        for f in manifest["files"]:
+            if f in written:
+                raise ValueError(f"targets {written[f]!r} and {name!r} both wrote "
+                                 f"{f}; give their files distinct names")
+            written[f] = name
+            os.replace(stage / f, pathlib.Path(out) / f)
+        _write_manifest(out, name, manifest)
+        print(f"    {name} done in {manifest['seconds']:.1f} s", flush=True)
+        finish(name, manifest)
+
+    # submitted = started: the report says so
+    _processes.run(_worker, [(n, (str(out), n, kwargs)) for n in order], done, jobs,
+                   pin=False, started=announce)
     shutil.rmtree(pathlib.Path(out) / ".staging", ignore_errors=True)
 
 
