@@ -20,8 +20,10 @@ ONLY = "thresholded-storage,schemes-vs-dim,overflow,memory-matrices"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
+    # In this process (--jobs 1): the suite's other worker has the second core, and the
+    # worker-process route has its own test (test_reproduce_new).
     assert cli.main(["reproduce", "--quick", "--seeds", "4", "--only", ONLY, "--out",
-                     str(out), "--no-progress"]) == 0
+                     str(out), "--no-progress", "--jobs", "2"]) == 0
     return out
 
 

@@ -1,6 +1,8 @@
 """memjax._xla: the loop-emitter compile option, where memjax uses it, and that it does not
 change the numbers beyond float rounding."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -36,19 +38,16 @@ def test_small_depends_on_the_configuration_only():
 
 
 def _without_options(monkeypatch):
+    """XLA's default options from here to the test's end, in fresh program caches; the
+    original caches come back afterwards with their programs (later tests reuse them)."""
     monkeypatch.setattr(_xla, "compile_options", lambda platform: None)
-    for cached in (train._train_program, train._draw_programs, grid._program):
-        cached.cache_clear()
+    for module, name in ((train, "_train_program"), (train, "_draw_programs"),
+                         (grid, "_program")):
+        monkeypatch.setattr(module, name,
+                            functools.cache(getattr(module, name).__wrapped__))
 
 
-@pytest.fixture
-def restore_programs():
-    yield
-    for cached in (train._train_program, train._draw_programs, grid._program):
-        cached.cache_clear()
-
-
-def test_loop_emitters_change_numbers_by_rounding_only(monkeypatch, restore_programs):
+def test_loop_emitters_change_numbers_by_rounding_only(monkeypatch):
     # The two emitters order float operations differently: errors that are sums of ~10²
     # terms of size ≤ 1 agree to a few float ulps (1e-5 covers float32's 1.2e-7 × 10²).
     key = jax.random.key(3)
