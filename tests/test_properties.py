@@ -239,3 +239,29 @@ def test_zipf_probabilities_are_finite_and_sum_to_one(num_inputs, zipf_exponent)
     probs = np.asarray(data.zipf_probs(num_inputs, zipf_exponent), np.float64)
     assert np.isfinite(probs).all() and (probs >= 0).all()
     assert abs(probs.sum() - 1) <= num_inputs * np.finfo(FLOAT).eps
+
+
+@pytest.mark.parametrize("on_host", [True, False])
+def test_finite_checks_catch_nan_and_inf_in_device_arrays_on_both_routes(on_host,
+                                                                         monkeypatch):
+    # CPU arrays are read in place by NumPy; other devices' arrays are reduced where they
+    # live (forced here on CPU). Both name the entry; a CPU check compiles nothing.
+    from memjax import _checks
+
+    monkeypatch.setattr(_checks, "_on_host", lambda value: on_host)
+    good = jnp.arange(3 * 61, dtype=FLOAT).reshape(3, 61)
+    compiles = []
+
+    def listen(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        assert _checks.finite("x", good) is good
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert (compiles == []) == on_host
+    for bad, shown in ((np.nan, "nan"), (-np.inf, "-inf")):
+        with pytest.raises(ValueError, match=rf"x must be finite .*{shown} at index \(2, 7\)"):
+            _checks.finite("x", good.at[2, 7].set(bad))
