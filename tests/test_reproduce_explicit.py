@@ -23,7 +23,7 @@ def quick_run(tmp_path_factory):
     # In this process (--jobs 1): the suite's other worker has the second core, and the
     # worker-process route has its own test (test_reproduce_new).
     assert cli.main(["reproduce", "--quick", "--seeds", "4", "--only", ONLY, "--out",
-                     str(out), "--no-progress", "--jobs", "2"]) == 0
+                     str(out), "--no-progress", "--jobs", "1"]) == 0
     return out
 
 
