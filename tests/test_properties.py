@@ -249,6 +249,7 @@ def test_finite_checks_catch_nan_and_inf_in_device_arrays_on_both_routes(on_host
     from memjax import _checks
 
     monkeypatch.setattr(_checks, "_on_host", lambda value: on_host)
+    # A shape no other test uses: the device route's eager ops compile here, not earlier.
     good = jnp.arange(3 * 61, dtype=FLOAT).reshape(3, 61)
     compiles = []
 
