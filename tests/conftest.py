@@ -15,10 +15,35 @@ import tempfile
 os.environ.setdefault("MEMJAX_CACHE_DIR",
                       os.path.join(tempfile.gettempdir(), f"memjax-test-cache-{os.getuid()}"))
 
+import subprocess
+import sys
+
+# XLA's loop emitters for every CPU program the suite compiles, eager operations and
+# plain `jax.jit` included, as memjax's own programs already use (memjax._xla): eager
+# programs compile ~40 % faster (60 shapes × 6 operations: 14.0 → 7.5 s), a float32 pass
+# of the suite 337 → 295 s, and `memjax reproduce --quick` writes byte-identical files
+# either way (benchmarks/README.md, eighth session). Emitters change float rounding only
+# (tests/test_xla_options.py compares them explicitly). Set before JAX's backend starts,
+# and only where this XLA knows the flag (an unknown XLA_FLAGS flag aborts the process):
+# probed once in a child process, the answer inherited by xdist's workers.
+LOOP_EMITTERS_FLAG = "--xla_cpu_use_fusion_emitters=false"
+if "MEMJAX_TEST_LOOP_EMITTERS" not in os.environ:
+    _flags = f"{os.environ.get('XLA_FLAGS', '')} {LOOP_EMITTERS_FLAG}".strip()
+    _probe = subprocess.run([sys.executable, "-c", "import jax.numpy as j; j.zeros(1)"],
+                            env={**os.environ, "XLA_FLAGS": _flags, "JAX_PLATFORMS": "cpu"},
+                            capture_output=True)
+    os.environ["MEMJAX_TEST_LOOP_EMITTERS"] = str(int(_probe.returncode == 0))
+    if _probe.returncode == 0 and "xla_cpu_use_fusion_emitters" not in os.environ.get(
+            "XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = _flags
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax._src import xla_bridge
+
+assert not xla_bridge.backends_are_initialized(), "XLA_FLAGS must be set before JAX starts"
 
 # Relative tolerance for a short chain of float ops (a few hundred roundings of eps/2).
 _DEFAULT_TOLERANCE = {

@@ -38,9 +38,11 @@ def test_small_depends_on_the_configuration_only():
 
 
 def _without_options(monkeypatch):
-    """XLA's default options from here to the test's end, in fresh program caches; the
-    original caches come back afterwards with their programs (later tests reuse them)."""
-    monkeypatch.setattr(_xla, "compile_options", lambda platform: None)
+    """XLA's default emitters (fusion) from here to the test's end, in fresh program
+    caches; the original caches come back afterwards with their programs (later tests
+    reuse them). Asked for explicitly: the suite's XLA_FLAGS turn them off (conftest)."""
+    fusion = {"xla_cpu_use_fusion_emitters": True} if _xla.loop_emitters() else None
+    monkeypatch.setattr(_xla, "compile_options", lambda platform: fusion)
     for module, name in ((train, "_train_program"), (train, "_draw_programs"),
                          (grid, "_program")):
         monkeypatch.setattr(module, name,
