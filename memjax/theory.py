@@ -327,11 +327,11 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
     _checks.real_at_least("zipf_exponent", zipf_exponent, 0.0)
     # A call costs seconds (its quadrature is ~10⁵ normal integrals per token and d), and
     # reproduction targets ask for the same curve more than once: answers are memoised
-    # per arguments and float precision (returned as fresh copies).
+    # per arguments (returned as fresh copies).
     if num_inputs != math.inf:
         num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     key = (scheme, float(zipf_exponent), num_inputs, dims, num_outputs,
-           jnp.result_type(float).name, (HEAD, BINS_PER_OCTAVE, EXPLICIT_LIMIT))
+           jnp.dtype(INTEGRAND_DTYPE).name, (HEAD, BINS_PER_OCTAVE, EXPLICIT_LIMIT))
     return _zipf_error_memo(*key).copy()
 
 
@@ -339,7 +339,7 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
 def _zipf_error_memo(scheme, zipf_exponent, num_inputs, dims, num_outputs, *settings):
     from memjax import schemes as schemes_lib
 
-    del settings  # in the key only: the float precision and the binning constants
+    del settings  # in the key only: the integrand's precision and the binning constants
     infinite = num_inputs == math.inf
     if infinite:
         alpha = _check_zipf_exponent(zipf_exponent)
@@ -610,7 +610,7 @@ def _predicted_rows(weights, probs, targets, dims, num_outputs, square_mass=None
     The per-token statistics are computed here in float64; the integrand runs on the
     distinct token instances only (equal q, d and class masses give equal errors: a
     threshold or uniform row has at most 2M), in chunks of `_CHUNK` through one compiled
-    program, in the float precision of the session.
+    program, in float32 whatever the session's precision (`INTEGRAND_DTYPE`).
     """
     weights = np.asarray(weights, np.float64)
     probs = np.broadcast_to(np.asarray(probs, np.float64), weights.shape)
@@ -634,9 +634,18 @@ def _predicted_rows(weights, probs, targets, dims, num_outputs, square_mass=None
     return np.sum(probs * errors, axis=-1)
 
 
+# The host route's integrand runs in float32 under JAX_ENABLE_X64 too: its quadrature
+# error (< 0.5 %, `test_predictor_quadrature_has_converged`) is ~10⁴ times float32's
+# rounding, and XLA's float64 erf and log cost 17× and 5× their float32 versions on CPU,
+# which made the x64 predictor ~6× slower (schemes-vs-dim --quick: 17.5 vs 4.3 s in
+# `predicted_zipf_error`; benchmarks/README.md, eighth session). The statistics it is fed
+# are float64; the answers are returned as float64.
+INTEGRAND_DTYPE = jnp.float32
+
+
 def _token_errors(instances, num_outputs):
     """`_token_error` of (K, 3 + 2(M − 1)) rows [q, d, S_c, S_y..., tie_win...], chunked."""
-    dtype = jnp.result_type(float)
+    dtype = INTEGRAND_DTYPE
     count = len(instances)
     if count == 0:
         return np.zeros(0)

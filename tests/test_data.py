@@ -343,13 +343,27 @@ def test_binomial_has_the_exact_mean_and_variance():
     _check_moments(draws[:, var > 0], mean[var > 0], var[var > 0], "binomial")
 
 
+# 37 tokens: a tree with padding. T is traced, so this test and the next share one
+# compiled program (the halving code included, run only where T > 2^20).
+MOMENT_PROBS = np.asarray(zipf_reference(37, 1.3))
+
+
+@jax.jit
+def _multinomial_draws(keys, probs, num_samples):
+    return jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples))(keys)
+
+
+def _draws_at(num_samples, key, reps):
+    return _multinomial_draws(jax.random.split(key, reps), jnp.asarray(MOMENT_PROBS),
+                              jnp.asarray(float(num_samples), jnp.result_type(float)))
+
+
 # 10^7 > 2^20 takes the order-statistics halving in float32 and stays below 2^24, where
 # float32 counts are exact; T = 10^12 (rounded sums) is the next test.
 @pytest.mark.parametrize("num_samples", [1, 250, 10**5, 10**7])
 def test_multinomial_counts_have_the_exact_moments_per_token(num_samples):
-    probs = np.asarray(zipf_reference(37, 1.3))  # 37 tokens: a tree with padding
-    draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
-        jax.random.split(jax.random.key(6), 1000))
+    probs = MOMENT_PROBS
+    draws = _draws_at(num_samples, jax.random.key(6), 1000)
     assert draws.shape == (1000, 37)
     np.testing.assert_array_equal(draws, np.round(draws))
     np.testing.assert_array_equal(np.asarray(draws, np.float64).sum(axis=1), num_samples)
@@ -382,10 +396,8 @@ def test_stream_and_counts_compile_one_program_per_shape_with_the_bits_of_op_by_
 def test_multinomial_counts_reach_a_trillion_samples():
     # Float32 holds counts above 2^24 only to rounding, so their sum is T up to rounding;
     # their law is still the multinomial's (each node draws its lighter child's count).
-    num_samples, probs = 10**12, np.asarray(zipf_reference(100, 2.0))
-    draws = jax.jit(jax.vmap(lambda k: data.multinomial_counts(k, probs, num_samples)))(
-        jax.random.split(jax.random.key(7), 600))
-    draws = np.asarray(draws, np.float64)
+    num_samples, probs = 10**12, MOMENT_PROBS
+    draws = np.asarray(_draws_at(num_samples, jax.random.key(7), 1000), np.float64)
     exact = jnp.result_type(float) == jnp.float64
     total_error = np.abs(draws.sum(axis=1) - num_samples).max()
     assert total_error == 0 if exact else total_error < 100 * 2.0**-24 * num_samples
