@@ -157,3 +157,34 @@ def test_a_quick_report_says_its_verdicts_are_smoke_test_grade(fakes, tmp_path):
     cli.run(tmp_path / "full", ["a"], progress=False)
     assert "smoke-test size" in (tmp_path / "quick" / "report.md").read_text()
     assert "smoke-test size" not in (tmp_path / "full" / "report.md").read_text()
+
+
+def test_saved_figures_label_log_ticks_in_plain_text_with_the_same_ticks(tmp_path):
+    # style.save swaps mathtext log labels for plain text ('10⁻³', '2×10⁻¹'): the same
+    # tick positions and the same numbers, without mathtext parsing.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import ticker
+
+    from memjax.reproduce import style
+
+    assert style._plain("$\\mathdefault{10^{-3}}$") == "10⁻³"
+    assert style._plain("$\\mathdefault{2\\times10^{-1}}$") == "2×10⁻¹"
+    assert style._plain("$\\mathdefault{10^{12}}$") == "10¹²"
+    assert style._plain("") == "" and style._plain("0.5") == "0.5"
+    fig, axes = style.figure(1)
+    ax = axes[0]
+    ax.plot([10, 1000], [0.3, 0.002])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    fig.canvas.draw()
+    before = [t.get_text() for t in ax.yaxis.get_majorticklabels()]
+    assert any("mathdefault" in t for t in before)
+    style._plain_log_labels(fig)
+    assert type(ax.yaxis.get_major_formatter()) is not ticker.LogFormatterSciNotation
+    fig.canvas.draw()
+    after = [t.get_text() for t in ax.yaxis.get_majorticklabels()]
+    assert after == [style._plain(t) for t in before] and not any("$" in t for t in after)
+    assert style.save(fig, tmp_path, "ticks") == "ticks.png"
+    assert (tmp_path / "ticks.png").stat().st_size > 5_000 and (tmp_path / "ticks.pdf").exists()

@@ -170,10 +170,46 @@ def finish(ax, xlabel, ylabel="generalization error", *, logx=True, logy=True,
     return ax
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _plain_log_labels(fig):
+    """Log-axis tick labels as plain text ('10⁻³', '2×10⁻¹') instead of mathtext: the
+    same ticks and the same labels, but mathtext parsing was ~40 % of a save (1.5 of
+    3.7 s for the thresholded-storage figures; benchmarks/README.md, eighth session)."""
+    from matplotlib import ticker
+
+    class Plain(ticker.LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return _plain(super().__call__(x, pos))
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                old = getattr(axis, f"get_{which}_formatter")()
+                if type(old) is ticker.LogFormatterSciNotation:
+                    new = Plain(old._base, labelOnlyBase=old.labelOnlyBase,
+                                minor_thresholds=old.minor_thresholds,
+                                linthresh=old._linthresh)
+                    getattr(axis, f"set_{which}_formatter")(new)
+
+
+def _plain(label: str) -> str:
+    """'$\\mathdefault{2\\times10^{-1}}$' -> '2×10⁻¹' (other labels unchanged)."""
+    if not (label.startswith("$\\mathdefault{") and label.endswith("}$")):
+        return label
+    body = label[len("$\\mathdefault{"):-2].replace("\\times", "×")
+    if "^{" in body:
+        head, power = body.split("^{", 1)
+        body = head + power.rstrip("}").translate(_SUPERSCRIPTS)
+    return body
+
+
 def save(fig, out_dir, stem) -> str:
     """Writes stem.png and stem.pdf in out_dir, closes the figure, returns the PNG name."""
     import matplotlib.pyplot as plt
 
+    _plain_log_labels(fig)
     with context():
         for suffix in (".png", ".pdf"):
             fig.savefig(pathlib.Path(out_dir) / f"{stem}{suffix}", dpi=STYLE["savefig.dpi"])
