@@ -375,3 +375,24 @@ def test_predicted_zipf_error_memo_returns_fresh_equal_answers():
     assert np.all(again > 0)
     with pytest.raises(ValueError, match="num_inputs"):
         theory.predicted_zipf_error(scheme, 2.0, 10.5, dims, 5)
+
+
+def test_zipf_predictor_quadrature_runs_in_float32_in_either_precision(monkeypatch):
+    # The README and docs promise it: float64 statistics, a float32 integrand, float64
+    # answers. Against the device route in the session's precision (float32 statistics
+    # too, or float64 throughout): 1e-5 relative, as in the host-route test above.
+    seen = []
+    real = theory._token_error_jit
+
+    def spy(q, *args):
+        seen.append(np.dtype(q.dtype))
+        return real(q, *args)
+
+    monkeypatch.setattr(theory, "_token_error_jit", spy)
+    num_inputs, dims = 61, (8, 20, 50)  # N < HEAD: the tokens one by one, as on device
+    got = theory.predicted_zipf_error(schemes.population(1.0), 2.0, num_inputs, dims, 5)
+    assert seen and set(seen) == {np.dtype(np.float32)} and got.dtype == np.float64
+    probs = zipf(num_inputs, 2.0)
+    device = theory.predicted_error(jnp.asarray(probs), jnp.asarray(probs),
+                                    jnp.arange(num_inputs) % 5, jnp.asarray(dims, float), 5)
+    np.testing.assert_allclose(got, np.asarray(device, np.float64), rtol=1e-5)
