@@ -331,7 +331,7 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
     if num_inputs != math.inf:
         num_inputs = _checks.int_at_least("num_inputs", num_inputs, 1)
     key = (scheme, float(zipf_exponent), num_inputs, dims, num_outputs,
-           jnp.dtype(INTEGRAND_DTYPE).name, (HEAD, BINS_PER_OCTAVE, EXPLICIT_LIMIT))
+           (HEAD, BINS_PER_OCTAVE, EXPLICIT_LIMIT))
     return _zipf_error_memo(*key).copy()
 
 
@@ -339,7 +339,7 @@ def predicted_zipf_error(scheme, zipf_exponent: float, num_inputs, dims,
 def _zipf_error_memo(scheme, zipf_exponent, num_inputs, dims, num_outputs, *settings):
     from memjax import schemes as schemes_lib
 
-    del settings  # in the key only: the integrand's precision and the binning constants
+    del settings  # in the key only: the binning constants
     infinite = num_inputs == math.inf
     if infinite:
         alpha = _check_zipf_exponent(zipf_exponent)

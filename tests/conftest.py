@@ -20,9 +20,10 @@ import sys
 
 # XLA's loop emitters for every CPU program the suite compiles, eager operations and
 # plain `jax.jit` included, as memjax's own programs already use (memjax._xla): eager
-# programs compile ~40 % faster (60 shapes × 6 operations: 14.0 → 7.5 s), a float32 pass
-# of the suite 337 → 295 s, and `memjax reproduce --quick` writes byte-identical files
-# either way (benchmarks/README.md, eighth session). Emitters change float rounding only
+# programs compile ~40 % faster (60 shapes × 6 operations: 14.0 → 7.5 s), though a
+# same-hour A/B of a whole float32 pass showed no gain beyond noise (320 vs 319 s), and
+# `memjax reproduce --quick` writes byte-identical files either way (benchmarks/README.md,
+# eighth session). Emitters change float rounding only
 # (tests/test_xla_options.py compares them explicitly). Set before JAX's backend starts,
 # and only where this XLA knows the flag (an unknown XLA_FLAGS flag aborts the process):
 # probed once in a child process, the answer inherited by xdist's workers.
