@@ -188,3 +188,36 @@ def test_saved_figures_label_log_ticks_in_plain_text_with_the_same_ticks(tmp_pat
     assert after == [style._plain(t) for t in before] and not any("$" in t for t in after)
     assert style.save(fig, tmp_path, "ticks") == "ticks.png"
     assert (tmp_path / "ticks.png").stat().st_size > 5_000 and (tmp_path / "ticks.pdf").exists()
+
+
+def test_panel_letters_of_the_2d_embedding_figure_do_not_overlap_the_titles():
+    # The circle panels' boxes are squares narrower than their cells: a title line wider
+    # than the box ran under the letter "(b)". Their titles now wrap to fit the box.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from memjax.reproduce import mechanisms, style
+
+    rng = np.random.default_rng(0)
+    params = {"U": rng.normal(size=(5, 2)), "E": rng.normal(size=(100, 2)),
+              "W": rng.normal(size=(2, 2))}
+    fig, axes = new_figure(3, width=4.0)
+    axes[0].set_title("error vs $M$, population loss\nN = 100")
+    mechanisms._draw_directions(params, axes[1], axes[2])
+    style.panel_letters(axes)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        letter = next(t for t in ax.texts if t.get_text().startswith("("))
+        box = letter.get_window_extent(renderer)
+        title = ax.title.get_window_extent(renderer)
+        assert not box.overlaps(title), (letter.get_text(), box, title)
+        assert ax.get_aspect() in ("auto", 1.0)
+    for ax in axes[1:]:  # the circles stay round: equal data scale in x and y
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        pos = ax.get_window_extent(renderer)
+        assert (x1 - x0) / pos.width == pytest.approx((y1 - y0) / pos.height, rel=1e-3)
+    matplotlib.pyplot.close(fig)

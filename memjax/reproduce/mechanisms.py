@@ -304,12 +304,14 @@ def _draw_directions(params, ax_out, ax_in):
                         arrowprops=dict(arrowstyle="-|>", color=colors[y], linewidth=1.6))
         ax_out.text(*(u * 1.04), f"$u_{{{y}}}$", color=colors[y], ha="center", va="center")
     ax_out.set_title("output directions $u_y/\\|u_y\\|$ and\ndecision sectors "
-                     "$\\arg\\max_y\\, u_y^\\top h$ ($M = 5$, seed 0)")
+                     "$\\arg\\max_y\\, u_y^\\top h$\n($M = 5$, seed 0)")
     classes = np.arange(hidden.shape[0]) % m
     sizes = 6 + 240 * np.asarray(data.zipf_probs(hidden.shape[0], PAPER["zipf_exponent"]))
     ax_in.scatter(hidden[:, 0], hidden[:, 1], c=[colors[c] for c in classes], s=sizes,
                   edgecolors="white", linewidths=0.4, zorder=3)
-    ax_in.set_title("inputs $h = W e_x$ by class $f^*(x)$\n(area $\\propto p(x)$), "
+    # Titles wrap to the square boxes' width: a wider line would run under the panel
+    # letter (tests/test_report.py).
+    ax_in.set_title("inputs $h = W e_x$ by class $f^*(x)$\n(area $\\propto p(x)$),\n"
                     "over the same sectors")
     for ax in (ax_out, ax_in):
         ax.set_aspect("equal")
