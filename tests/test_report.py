@@ -234,3 +234,39 @@ def test_saving_a_figure_with_a_letter_over_its_title_warns(tmp_path):
     with pytest.warns(style.FigureLayoutWarning, match=r"wide\.png: panel letters \['\(a\)'"):
         style.save(fig, tmp_path, "wide")
     assert (tmp_path / "wide.png").exists() and (tmp_path / "wide.pdf").exists()
+
+
+def test_the_pdf_keeps_the_png_layout_and_is_drawn_once(tmp_path, monkeypatch):
+    # `save` solves the constrained layout at the PNG's draw and writes the PDF with no
+    # layout engine left, so matplotlib skips the PDF's layout pre-draw (3 draws in all,
+    # not 4) and the PDF has the PNG's panel positions, even where the user's rc asks
+    # for a layout of its own (figure.autolayout: a tight layout would move them).
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import figure as mfigure
+
+    from memjax.reproduce import style
+
+    def make():
+        fig, axes = style.figure(2)
+        for ax in axes:
+            ax.plot([10, 1000], [0.3, 0.002], label="a curve")
+            style.title(ax, "error vs T", style.setting(N=100, M=5, alpha=2))
+            style.finish(ax, "$T$")
+        return fig
+
+    reference = make()
+    style.save(reference, tmp_path, "reference")  # the rc as memjax sets it
+    expected = [b for ax in reference.axes for b in ax.get_position().bounds]
+    draws = []
+    real_draw = mfigure.Figure.draw
+    monkeypatch.setattr(mfigure.Figure, "draw",
+                        lambda self, renderer: draws.append(1) or real_draw(self, renderer))
+    fig = make()
+    with matplotlib.rc_context({"figure.autolayout": True}):
+        style.save(fig, tmp_path, "layout")
+    assert len(draws) == 3  # PNG: layout pre-draw and render; PDF: render only
+    assert fig.get_layout_engine() is None
+    assert [b for ax in fig.axes for b in ax.get_position().bounds] == pytest.approx(expected)
+    assert (tmp_path / "layout.pdf").stat().st_size > 5_000
