@@ -314,8 +314,9 @@ def test_the_projection_deals_blocks_to_the_workers():
 def test_a_worker_keeps_what_it_printed_when_it_exits_early(capfd):
     # Workers skip JAX's teardown at exit (os._exit in memjax._processes); what they
     # printed but had not flushed (a child's stdout is block-buffered) must still come
-    # out, and the task's result still come back. `print` itself is the task: picklable,
-    # and it does not flush.
+    # out, and the task's result still come back. multiprocessing flushes the streams
+    # before exit handlers run, and `_exit_now` flushes again: this fails if the early
+    # exit ever came before both. `print` itself is the task: picklable, no flush.
     results = []
     _processes.run(print, [(0, ("printed by a worker, unflushed",))],
                    lambda i, result: results.append((i, result)), 1, pin=False)
