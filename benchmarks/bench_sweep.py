@@ -86,7 +86,7 @@ def run_huge(repeats: int, budgets) -> list[dict]:
             result = memjax.sweep(jax.random.key(r), num_seeds=1, memory_budget=budget,
                                   **HUGE)
             calls.append(time.perf_counter() - start)
-        config = grid._plan(grid.SweepConfig(
+        config = grid.plan(grid.SweepConfig(
             num_inputs=HUGE["num_inputs"], num_outputs=HUGE["num_outputs"],
             dims=tuple(HUGE["dims"]), num_samples=tuple(HUGE["num_samples"]),
             schemes=tuple(memjax.schemes.parse(x) for x in HUGE["schemes"])), budget)

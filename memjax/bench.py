@@ -200,7 +200,7 @@ def machine() -> dict:
 def sweep_work(rung: SweepRung) -> dict:
     """A sweep rung's size and work (grid points, token·dims, flops, normals) on the route
     `memjax.sweep` takes under its default memory budget."""
-    config = grid._plan(rung.config(), grid.DEFAULT_MEMORY_BUDGET)
+    config = grid.plan(rung.config(), grid.DEFAULT_MEMORY_BUDGET)
     n, m, dims, seeds = rung.num_inputs, rung.num_outputs, config.dims, rung.num_seeds
     # `costs` counts 2 flops per multiply-add; the streamed route does the tokens
     # route's products, drawing each token chunk once at d_max, twice if not kept.

@@ -5,7 +5,7 @@ T_max (nested counts for every T) and one Gaussian base of width d_max (nested e
 for every d), then score every scheme at every (T, d). It is compiled once per static
 configuration into a program in which each device loops over its seeds (one at a time on
 CPU, in fixed groups of vmapped lanes on accelerators), so a seed's arithmetic, to the
-last bit, does not depend on how many seeds share its chunk; planning (`_plan`) fixes the
+last bit, does not depend on how many seeds share its chunk; planning (`plan`) fixes the
 route and its chunks to a memory budget. Seed s uses the key fold_in(key, s), and each
 role (data, embeddings, targets) a further fold_in, so a point's result is the same
 whatever the chunking, the seed order or the grid's extent.
@@ -82,7 +82,7 @@ class SweepConfig:
     token_chunk: int | None = None
     counts: str = "auto"
     conventions: str = "memjax"
-    # Set by planning (`_plan`): seeds vmapped together in the compiled program, and the
+    # Set by planning (`plan`): seeds vmapped together in the compiled program, and the
     # streamed route's token chunks whose draw is kept from its first pass to its second.
     lanes: int = 1
     kept_chunks: int = 0
@@ -132,10 +132,11 @@ class SweepConfig:
         return 4 * ints + jnp.dtype(jnp.result_type(float)).itemsize * floats
 
 
-def _plan(config: SweepConfig, memory_budget: int, lanes: int = 1) -> SweepConfig:
-    """Fixes the route, the lanes (seeds vmapped together, at most `lanes`) and the
-    streamed route's token chunk and kept chunks, so that one group of lanes fits the
-    budget.
+def plan(config: SweepConfig, memory_budget: int, lanes: int = 1) -> SweepConfig:
+    """`config` as `sweep` runs it: with the route, the lanes (seeds vmapped together, at
+    most `lanes`) and the streamed route's token chunk and kept chunks fixed so that one
+    group of lanes fits `memory_budget` bytes (`SweepConfig.bytes_per_seed` says what a
+    seed needs). For a look at the plan before compiling anything, as `memjax bench` does.
 
     'auto' takes the in-memory route with the fewest flops, or streams the tokens when a
     seed's whole draw would not fit; an explicit route is kept. A request that cannot fit
@@ -186,16 +187,16 @@ def _resume_plan(config: SweepConfig, requested: SweepConfig, folder, memory_bud
     path = pathlib.Path(folder) / _checkpoint.MANIFEST
     try:
         stored = json.loads(path.read_text())
-        plan = {f: stored[f] for f in _PLAN_FIELDS}
-        stored_plan = dataclasses.replace(config, **plan)
+        fields = {f: stored[f] for f in _PLAN_FIELDS}
+        stored_plan = dataclasses.replace(config, **fields)
         if not any(pathlib.Path(folder).glob(_checkpoint._PATTERN)):
             return config  # nothing finished: nothing to keep
     except (OSError, ValueError, KeyError, TypeError):
         return config  # nothing to adopt; the checkpoint's own checks report the rest
     automatic = {"route": requested.route == "auto",
                  "token_chunk": requested.token_chunk is None}
-    if plan == {f: getattr(config, f) for f in _PLAN_FIELDS} or any(
-            plan[f] != getattr(config, f) and not automatic.get(f, True)
+    if fields == {f: getattr(config, f) for f in _PLAN_FIELDS} or any(
+            fields[f] != getattr(config, f) and not automatic.get(f, True)
             for f in _PLAN_FIELDS):
         return config  # the same plan, or an explicit request the checkpoint refuses
     if any(stored.get(k) != v for k, v in identity(
@@ -593,7 +594,7 @@ def sweep(key: jax.Array, *, num_inputs: int, num_outputs: int, zipf_exponent: f
         counts=_checks.choice("counts", counts, COUNT_METHODS), conventions=conventions)
     memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
     devices = _devices.resolve(devices)
-    requested, config = config, _plan(config, memory_budget, _default_lanes(devices))
+    requested, config = config, plan(config, memory_budget, _default_lanes(devices))
     if conventions == "authors" and config.route == "stream":
         _checks.fail("conventions", conventions, "'memjax' with the streamed route (the "
                      "authors' rule needs each seed's whole draw in memory: pass a larger "

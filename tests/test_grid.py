@@ -269,7 +269,7 @@ def test_streamed_route_does_not_depend_on_the_token_chunk_beyond_rounding():
 
 
 def test_auto_streams_tokens_when_a_seed_does_not_fit_the_budget():
-    whole_seed = grid._plan(grid.SweepConfig(
+    whole_seed = grid.plan(grid.SweepConfig(
         num_inputs=2500, num_outputs=6, dims=(8, 40), num_samples=(200, math.inf),
         schemes=STREAMED["schemes"]), 1 << 40).bytes_per_seed()
     result = memjax.sweep(KEY, memory_budget=whole_seed // 2, **STREAMED)

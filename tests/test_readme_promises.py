@@ -93,8 +93,8 @@ def _streaming_budget():
     not fit), while the default budget holds it."""
     config = grid.SweepConfig(1100, 3, (4,), (0.0, 6.0, math.inf), SMALL["schemes"])
     budget = dataclasses.replace(config, route="stream", token_chunk=1024).bytes_per_seed()
-    assert grid._plan(config, budget).route == "stream"
-    assert grid._plan(config, grid.DEFAULT_MEMORY_BUDGET).route != "stream"
+    assert grid.plan(config, budget).route == "stream"
+    assert grid.plan(config, grid.DEFAULT_MEMORY_BUDGET).route != "stream"
     return budget
 
 
