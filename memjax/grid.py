@@ -141,6 +141,10 @@ def plan(config: SweepConfig, memory_budget: int, lanes: int = 1) -> SweepConfig
     'auto' takes the in-memory route with the fewest flops, or streams the tokens when a
     seed's whole draw would not fit; an explicit route is kept. A request that cannot fit
     is refused here, before anything is compiled, with the size it would need."""
+    if not isinstance(config, SweepConfig):
+        _checks.fail("config", config, "a memjax.grid.SweepConfig")
+    memory_budget = _checks.int_at_least("memory_budget", memory_budget, 1)
+    lanes = _checks.int_at_least("lanes", lanes, 1)
     explicit = config.route != "auto"
     config = dataclasses.replace(config, route=config.resolved_route, lanes=1,
                                  kept_chunks=0)

@@ -268,6 +268,21 @@ def test_streamed_route_does_not_depend_on_the_token_chunk_beyond_rounding():
     _assert_equal_up_to_ties(one.error, three.error)
 
 
+def test_plan_fits_the_budget_and_refuses_bad_arguments_naming_them():
+    config = grid.SweepConfig(num_inputs=2500, num_outputs=6, dims=(8, 40),
+                              num_samples=(200, math.inf), schemes=STREAMED["schemes"])
+    whole_seed = grid.plan(config, 1 << 40)
+    assert whole_seed.route != "stream" and whole_seed.lanes == 1
+    streamed = grid.plan(config, whole_seed.bytes_per_seed() // 2)
+    assert streamed.route == "stream"
+    assert streamed.bytes_per_seed() <= whole_seed.bytes_per_seed() // 2
+    for args, name in [(("uniform", 1 << 20), "config"),
+                       ((config, 0), "memory_budget"), ((config, 1.5), "memory_budget"),
+                       ((config, 1 << 20, 0), "lanes")]:
+        with pytest.raises(ValueError, match=name):
+            grid.plan(*args)
+
+
 def test_auto_streams_tokens_when_a_seed_does_not_fit_the_budget():
     whole_seed = grid.plan(grid.SweepConfig(
         num_inputs=2500, num_outputs=6, dims=(8, 40), num_samples=(200, math.inf),
