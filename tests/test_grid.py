@@ -268,9 +268,14 @@ def test_streamed_route_does_not_depend_on_the_token_chunk_beyond_rounding():
     _assert_equal_up_to_ties(one.error, three.error)
 
 
+def _streamed_config():
+    """STREAMED's configuration, before planning."""
+    return grid.SweepConfig(num_inputs=2500, num_outputs=6, dims=(8, 40),
+                            num_samples=(200, math.inf), schemes=STREAMED["schemes"])
+
+
 def test_plan_fits_the_budget_and_refuses_bad_arguments_naming_them():
-    config = grid.SweepConfig(num_inputs=2500, num_outputs=6, dims=(8, 40),
-                              num_samples=(200, math.inf), schemes=STREAMED["schemes"])
+    config = _streamed_config()
     whole_seed = grid.plan(config, 1 << 40)
     assert whole_seed.route != "stream" and whole_seed.lanes == 1
     streamed = grid.plan(config, whole_seed.bytes_per_seed() // 2)
@@ -284,9 +289,7 @@ def test_plan_fits_the_budget_and_refuses_bad_arguments_naming_them():
 
 
 def test_auto_streams_tokens_when_a_seed_does_not_fit_the_budget():
-    whole_seed = grid.plan(grid.SweepConfig(
-        num_inputs=2500, num_outputs=6, dims=(8, 40), num_samples=(200, math.inf),
-        schemes=STREAMED["schemes"]), 1 << 40).bytes_per_seed()
+    whole_seed = grid.plan(_streamed_config(), 1 << 40).bytes_per_seed()
     result = memjax.sweep(KEY, memory_budget=whole_seed // 2, **STREAMED)
     assert result.config["route"] == "stream"
     assert result.config["token_chunk"] % embeddings.block_size(2506) == 0
