@@ -343,6 +343,17 @@ def test_binomial_has_the_exact_mean_and_variance():
     _check_moments(draws[:, var > 0], mean[var > 0], var[var > 0], "binomial")
 
 
+def test_one_vmapped_gamma_draws_the_bits_of_one_call_per_split_key():
+    """`binomial`'s halving draws its two gammas from one vmapped sampler (compiled once,
+    not twice) and relies on this to keep the bits of one call per split key: if a JAX
+    release breaks it, every multinomial count above 2^20 trials changes."""
+    keys = jax.random.split(jax.random.key(7))
+    shapes = jnp.stack([jnp.geomspace(1.0, 5e5, 64), jnp.geomspace(3e5, 2.0, 64)])
+    vmapped = jax.jit(jax.vmap(jax.random.gamma))(keys, shapes)
+    for key, shape, row in zip(keys, shapes, vmapped):
+        np.testing.assert_array_equal(row, jax.jit(jax.random.gamma)(key, shape))
+
+
 # 37 tokens: a tree with padding. T is traced, so this test and the next share one
 # compiled program (the halving code included, run only where T > 2^20).
 MOMENT_PROBS = np.asarray(zipf_reference(37, 1.3))
