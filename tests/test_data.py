@@ -346,7 +346,8 @@ def test_binomial_has_the_exact_mean_and_variance():
 def test_one_vmapped_gamma_draws_the_bits_of_one_call_per_split_key():
     """`binomial`'s halving draws its two gammas from one vmapped sampler (compiled once,
     not twice) and relies on this to keep the bits of one call per split key: if a JAX
-    release breaks it, every multinomial count above 2^20 trials changes."""
+    release breaks it, every count drawn through the halving (n > 2^20 trials in float32,
+    > 2^50 in float64) changes."""
     keys = jax.random.split(jax.random.key(7))
     shapes = jnp.stack([jnp.geomspace(1.0, 5e5, 64), jnp.geomspace(3e5, 2.0, 64)])
     vmapped = jax.jit(jax.vmap(jax.random.gamma))(keys, shapes)
