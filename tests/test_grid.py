@@ -270,8 +270,8 @@ def test_streamed_route_does_not_depend_on_the_token_chunk_beyond_rounding():
 
 def _streamed_config():
     """STREAMED's configuration, before planning."""
-    return grid.SweepConfig(num_inputs=2500, num_outputs=6, dims=(8, 40),
-                            num_samples=(200, math.inf), schemes=STREAMED["schemes"])
+    return grid.SweepConfig(**{f: STREAMED[f] for f in (
+        "num_inputs", "num_outputs", "dims", "num_samples", "schemes")})
 
 
 def test_plan_fits_the_budget_and_refuses_bad_arguments_naming_them():
