@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax import schemes, theory
+from memjax import _xla, schemes, theory
 
 X64 = jnp.result_type(float) == jnp.float64
 # Rounding of one float computation: machine epsilon of the active default float, ×10.
@@ -209,8 +209,9 @@ def test_predicted_error_decreases_with_dimension_and_batches():
     batch = theory.predicted_error(np.stack([probs, probs]), probs, targets, dims, num_outputs)
     assert batch.shape == (2,)
     assert float(batch[1]) < float(batch[0])
-    # A traced dim (vmap) gives the same numbers as broadcasting: same arithmetic, so
-    # only reassociation-level differences (1e-5 covers float32).
+    # A traced dim (vmap) takes the device route, the batch the host route: the same
+    # integrand on statistics rounded differently, so 1e-5 relative (as in the host-route
+    # test below).
     mapped = jax.vmap(lambda d: theory.predicted_error(probs, probs, targets, d, num_outputs))(
             jnp.asarray(dims))
     np.testing.assert_allclose(mapped, batch, rtol=1e-5)
@@ -291,6 +292,35 @@ def test_host_route_evaluates_each_distinct_token_once(monkeypatch):
     theory._predicted_rows(weights, probs[None], np.arange(num_inputs) % num_outputs,
                            np.array([64.0]), num_outputs)
     assert seen == [2 * num_outputs]
+
+
+def test_eager_calls_share_one_integrand_program_and_traced_calls_agree(monkeypatch):
+    # An eager call takes the host route: its integrand is traced once per M, whatever
+    # N, d or the batch shape (a fresh jit counts the traces). A traced call compiles the
+    # device route (once here: ~5 s); the two agree to 1e-5 relative, as in the
+    # host-route test above.
+    traces = []
+
+    def counted(*args):
+        traces.append(args[0].shape)
+        return theory._token_error(*args)
+
+    monkeypatch.setattr(theory, "_token_error_jit", _xla.jit(counted))
+    device_calls = []
+    real = theory._predicted_error
+    monkeypatch.setattr(theory, "_predicted_error",
+                        lambda *a, **k: device_calls.append(1) or real(*a, **k))
+    predict = jax.jit(theory.predicted_error, static_argnums=4)
+    for num_inputs, dim in ((50, 12.0), (80, np.array([[10.0], [40.0]]))):
+        probs = zipf(num_inputs, 1.5)
+        weights = np.stack([probs, np.sqrt(probs), np.ones(num_inputs)])
+        targets = np.arange(num_inputs) % 5
+        eager = theory.predicted_error(weights, probs, targets, dim, 5)
+        assert not device_calls and eager.shape == np.broadcast_shapes((3,), np.shape(dim))
+    assert len(traces) == 1, traces
+    traced = predict(weights, probs, targets, dim, 5)
+    assert device_calls
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), rtol=1e-5)
 
 
 @pytest.mark.parametrize("change, argument", [
@@ -393,6 +423,6 @@ def test_zipf_predictor_quadrature_runs_in_float32_in_either_precision(monkeypat
     got = theory.predicted_zipf_error(schemes.population(1.0), 2.0, num_inputs, dims, 5)
     assert seen and set(seen) == {np.dtype(np.float32)} and got.dtype == np.float64
     probs = zipf(num_inputs, 2.0)
-    device = theory.predicted_error(jnp.asarray(probs), jnp.asarray(probs),
-                                    jnp.arange(num_inputs) % 5, jnp.asarray(dims, float), 5)
+    device = theory._predicted_error(jnp.asarray(probs), jnp.asarray(probs),
+                                     jnp.arange(num_inputs) % 5, jnp.asarray(dims, float), 5)
     np.testing.assert_allclose(got, np.asarray(device, np.float64), rtol=1e-5)
